@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { Device } from '../../src/wireguard/device.js';
 import { MemoryBind, MemoryNetwork } from '../../src/bind/memory.js';
 import { MemoryTun } from '../../src/tun/memory.js';
-import { generatePrivateKey, publicKey } from '../../src/crypto/x25519.js';
+import { generatePrivateKey, publicKey, sharedSecret } from '../../src/crypto/x25519.js';
+import { CookieGenerator } from '../../src/wireguard/cookie.js';
+import { createInitiation, Handshake, makeIdentity } from '../../src/wireguard/noise.js';
 import { parsePrefix } from '../../src/wireguard/ip.js';
 import type { Prefix } from '../../src/wireguard/config.js';
 import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT } from '../../src/wireguard/messages.js';
@@ -192,4 +194,38 @@ test('moving an allowed IP to another peer moves the traffic', async () => {
   const byKey = new Map(st.peers.map((p) => [Buffer.from(p.publicKey).toString('hex'), p.allowedIps.length]));
   assert.equal(byKey.get(Buffer.from(b.pub).toString('hex')), 1, 'B keeps only fd00::2/128');
   assert.equal(byKey.get(Buffer.from(c.pub).toString('hex')), 1);
+});
+
+test('a replayed initiation (timestamp not newer) and an initiation flood (< 20 ms apart) are refused', async () => {
+  const clock = new FakeClock();
+  const { net, a, b } = await pair({ clock });
+  a.tun.inject([ipv4Udp('10.0.0.1', '10.0.0.2')]);
+  await settle();
+  const init = net.log.find((d) => d.data[0] === MESSAGE_INITIATION);
+  assert.ok(init);
+  const responses = () => typesSent(net, b.bind).filter((t) => t === MESSAGE_RESPONSE).length;
+  assert.equal(responses(), 1);
+  b.bind.arrive(init.data, init.from);
+  await settle();
+  assert.equal(responses(), 1, 'the replayed initiation is not answered');
+  assert.equal(b.dev.counters.rxHandshakeFailed, 1);
+
+  // Two fresh initiations from A, 17 ms apart: newer timestamps, but too close together.
+  const craft = () => {
+    const hs = new Handshake(b.pub);
+    hs.precomputedStaticStatic = sharedSecret(a.priv, b.pub);
+    const msg = createInitiation(makeIdentity(a.priv), hs, 1234, clock.wallNow());
+    assert.ok(msg);
+    new CookieGenerator(b.pub).addMacs(msg, clock.now());
+    return msg;
+  };
+  clock.advance(1000);
+  b.bind.arrive(craft(), a.bind.endpoint);
+  await settle();
+  assert.equal(responses(), 2);
+  clock.advance(17);
+  b.bind.arrive(craft(), a.bind.endpoint);
+  await settle();
+  assert.equal(responses(), 2, 'the second initiation within 20 ms is dropped');
+  assert.equal(b.dev.counters.rxHandshakeFailed, 2);
 });
