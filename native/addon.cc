@@ -4,10 +4,12 @@
 
 Napi::Object InitAead(Napi::Env env, Napi::Object exports);
 Napi::Object InitTun(Napi::Env env, Napi::Object exports);
+Napi::Object InitMemif(Napi::Env env, Napi::Object exports);
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAead(env, exports);
   InitTun(env, exports);
+  InitMemif(env, exports);
   return exports;
 }
 
