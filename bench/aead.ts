@@ -3,8 +3,8 @@
 // Run: node dist/test/bench/aead-bench.js [seconds-per-case]
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { nonceFor, openBatch, sealBatch } from '../../src/crypto/aead.js';
-import { PacketBatch } from '../../src/wireguard/batch.js';
+import { nonceFor, openBatch, sealBatch } from '../src/crypto/aead.js';
+import { PacketBatch } from '../src/wireguard/batch.js';
 
 const PACKET = 1420;
 const BATCH = 128;

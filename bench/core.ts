@@ -2,15 +2,15 @@
 // and hands to the bind (send), and checks, opens and hands to the packet device (receive),
 // with the in-memory device and a bind that only counts. Run: npm run bench:core
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { Device } from '../../src/wireguard/device.js';
-import { MemoryBind, MemoryNetwork } from '../../src/bind/memory.js';
-import { MemoryTun } from '../../src/tun/memory.js';
-import { PacketBatch } from '../../src/wireguard/batch.js';
-import { generatePrivateKey, publicKey } from '../../src/crypto/x25519.js';
-import { parsePrefix } from '../../src/wireguard/ip.js';
-import type { Endpoint } from '../../src/wireguard/endpoint.js';
-import type { Prefix } from '../../src/wireguard/config.js';
-import { ipv4Udp, settle } from '../helpers/packets.js';
+import { Device } from '../src/wireguard/device.js';
+import { MemoryBind, MemoryNetwork } from '../src/bind/memory.js';
+import { MemoryTun } from '../src/tun/memory.js';
+import { PacketBatch } from '../src/wireguard/batch.js';
+import { generatePrivateKey, publicKey } from '../src/crypto/x25519.js';
+import { parsePrefix } from '../src/wireguard/ip.js';
+import type { Endpoint } from '../src/wireguard/endpoint.js';
+import type { Prefix } from '../src/wireguard/config.js';
+import { ipv4Udp, settle } from '../test/helpers/packets.js';
 
 const PACKET = 1420;
 const BATCH = 64;
