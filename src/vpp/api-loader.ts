@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BUILTIN_API_FILES, KNOWN_CRCS } from './builtin-api.js';
 import { ApiRegistry, parseApiFile } from './definitions.js';
-import type { VppLogger } from './logger.js';
-import { silentVppLogger } from './logger.js';
+import type { Logger } from '../wireguard/log.js';
+import { silentLogger } from '../wireguard/log.js';
 
 /** The API modules whose messages this product sends or receives. */
 export const USED_MODULES = ['memclnt', 'vpe', 'interface', 'l2', 'memif'] as const;
@@ -29,7 +29,7 @@ function findModuleFile(dir: string, module: string): string | null {
 export interface LoadOptions {
   /** Directory of VPP's installed JSON files; null to use only the built-in definitions. */
   readonly apiDir: string | null;
-  readonly logger?: VppLogger;
+  readonly logger?: Logger;
 }
 
 /**
@@ -37,7 +37,7 @@ export interface LoadOptions {
  * installed file is logged and skipped, never fatal: the built-in definitions still apply.
  */
 export function loadRegistry(opts: LoadOptions): ApiRegistry {
-  const logger = opts.logger ?? silentVppLogger;
+  const logger = opts.logger ?? silentLogger;
   const reg = new ApiRegistry();
   if (opts.apiDir !== null && fs.existsSync(opts.apiDir)) {
     for (const module of USED_MODULES) {

@@ -27,7 +27,7 @@ import {
   VppTimeoutError,
   type MessageCandidateReport,
 } from './errors.js';
-import { silentVppLogger, type VppLogger } from './logger.js';
+import { silentLogger, type Logger } from '../wireguard/log.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, connectUnix, encodeFrame } from './transport.js';
 
 /** sockclnt_create's id: VPP's memclnt messages are registered first, in .api order. */
@@ -41,7 +41,7 @@ export interface VppClientOptions {
   readonly requestTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
   readonly maxFrameBytes?: number;
-  readonly logger?: VppLogger;
+  readonly logger?: Logger;
 }
 
 export interface RequestOptions {
@@ -115,7 +115,7 @@ export class VppClient extends EventEmitter {
   private readonly pending = new Map<number, Pending>();
   private readonly messageListeners = new Map<string, Set<MessageListener>>();
   private readonly decoder: FrameDecoder;
-  private readonly logger: VppLogger;
+  private readonly logger: Logger;
   private readonly requestTimeoutMs: number;
   private nextContext = 1;
   private clientIndexValue = 0;
@@ -128,7 +128,7 @@ export class VppClient extends EventEmitter {
     private readonly opts: VppClientOptions,
   ) {
     super();
-    this.logger = opts.logger ?? silentVppLogger;
+    this.logger = opts.logger ?? silentLogger;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.decoder = new FrameDecoder(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     this.closedPromise = new Promise((resolve) => sock.once('close', () => resolve()));

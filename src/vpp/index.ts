@@ -23,5 +23,4 @@ export {
   describeRetval,
   vppErrorName,
 } from './errors.js';
-export type { VppLogger } from './logger.js';
 export { formatMac, parseMac } from './mac.js';

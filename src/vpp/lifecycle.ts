@@ -34,7 +34,7 @@ import {
   VppRetval,
   type MessageCandidateReport,
 } from './errors.js';
-import { silentVppLogger, type VppLogger } from './logger.js';
+import { silentLogger, type Logger } from '../wireguard/log.js';
 import { formatMac, parseMac, type MacInput } from './mac.js';
 
 export type MemifRole = 'master' | 'slave';
@@ -69,7 +69,7 @@ export interface VppLifecycleOptions {
   readonly queues: number;
   readonly ringSizeLog2: number;
   readonly bufferSize: number;
-  readonly logger?: VppLogger;
+  readonly logger?: Logger;
   /** Let VPP use zero-copy when it is the slave (VPP's default; default true). */
   readonly zeroCopy?: boolean;
   /** VPP's installed JSON API files; null for built-in definitions only. Default: VPP_API_DIR or /usr/share/vpp/api. */
@@ -155,7 +155,7 @@ function validate(o: VppLifecycleOptions): void {
 }
 
 export class VppLifecycle extends EventEmitter<VppLifecycleEvents> {
-  private readonly logger: VppLogger;
+  private readonly logger: Logger;
   private readonly registry: ApiRegistry;
   private readonly ourMac: Uint8Array;
   private readonly vppMac: Uint8Array | null;
@@ -183,7 +183,7 @@ export class VppLifecycle extends EventEmitter<VppLifecycleEvents> {
   constructor(private readonly opts: VppLifecycleOptions) {
     super();
     validate(opts);
-    this.logger = opts.logger ?? silentVppLogger;
+    this.logger = opts.logger ?? silentLogger;
     this.ourMac = parseMac(opts.ourMac, 'our MAC');
     this.vppMac = opts.vppMac === undefined ? null : parseMac(opts.vppMac, "VPP's MAC");
     this.registry =

@@ -26,11 +26,9 @@ export class Peer {
   /** Plaintext IP packets waiting for a session; oldest dropped first beyond the bound. */
   readonly staged: Buffer[] = [];
   removed = false;
-  /** Data-path scratch: the last send/receive batch that touched this peer, and its slot. */
-  sendBatchId = -1;
-  sendBatchSlot = 0;
-  receiveBatchId = -1;
-  receiveBatchSlot = 0;
+  /** Data-path scratch of TouchedPeers: per mark, the last batch that listed this peer and where. */
+  readonly batchMark = new Float64Array(2);
+  readonly batchSlot = new Uint32Array(2);
 
   constructor(
     readonly publicKey: Uint8Array,

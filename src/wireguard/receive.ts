@@ -33,6 +33,7 @@ import type { Peer } from './peer.js';
 import { AeadScratch } from './aeadscratch.js';
 import { HandshakeQueue, type QueuedHandshake } from './handshakequeue.js';
 import { rateLimitKey } from './ratelimiter.js';
+import { RECEIVE_MARK, TouchedPeers } from './touched.js';
 
 export class Receiver {
   private readonly scratch = new AeadScratch();
@@ -41,9 +42,7 @@ export class Receiver {
   private counterOf = new Float64Array(0);
   private datagramLength = new Uint32Array(0);
   private ok = new Uint8Array(0);
-  private readonly touched: Peer[] = [];
-  private readonly touchedData: boolean[] = [];
-  private batchId = 0;
+  private readonly touched = new TouchedPeers(RECEIVE_MARK);
   readonly handshakes: HandshakeQueue;
 
   constructor(private readonly dev: Device) {
@@ -112,9 +111,7 @@ export class Receiver {
   /** After the batch is opened: replay window, roaming, allowed IPs, timers, write out. */
   private deliver(batch: PacketBatch, now: number): void {
     const dev = this.dev;
-    const batchId = ++this.batchId;
-    this.touched.length = 0;
-    this.touchedData.length = 0;
+    this.touched.begin();
     let out = 0;
     for (let j = 0; j < batch.count; j++) {
       if (this.ok[j] !== 1) {
@@ -133,19 +130,20 @@ export class Receiver {
       const plainLen = batch.lengths[j] - 16;
       if (plainLen === 0) {
         dev.counters.rxKeepalives++;
-        this.touch(peer, batchId, false);
+        this.touched.add(peer, false);
         continue;
       }
       const ipLen = dev.inboundPacketLength(batch.slab, off, plainLen, peer);
       if (ipLen <= 0) continue;
-      this.touch(peer, batchId, true);
+      this.touched.add(peer, true);
       batch.offsets[out] = off;
       batch.lengths[out] = ipLen;
       out++;
     }
     batch.count = out;
     dev.counters.rxPackets += out;
-    for (let t = 0; t < this.touched.length; t++) this.afterReceive(this.touched[t], this.touchedData[t], now);
+    const touched = this.touched;
+    for (let t = 0; t < touched.peers.length; t++) this.afterReceive(touched.peers[t], touched.data[t], now);
     if (out > 0) dev.tun.write(batch);
   }
 
@@ -163,17 +161,6 @@ export class Receiver {
       peer.timers.handshakeComplete();
       peer.lastHandshakeWallMs = dev.clock.wallNow();
       dev.sender.sendStaged(peer);
-    }
-  }
-
-  private touch(peer: Peer, batchId: number, data: boolean): void {
-    if (peer.receiveBatchId !== batchId) {
-      peer.receiveBatchId = batchId;
-      peer.receiveBatchSlot = this.touched.length;
-      this.touched.push(peer);
-      this.touchedData.push(data);
-    } else if (data) {
-      this.touchedData[peer.receiveBatchSlot] = true;
     }
   }
 

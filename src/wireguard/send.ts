@@ -19,16 +19,14 @@ import {
 import { createInitiation } from './noise.js';
 import type { Peer } from './peer.js';
 import { AeadScratch } from './aeadscratch.js';
+import { SEND_MARK, TouchedPeers } from './touched.js';
 
 export class Sender {
   private readonly scratch = new AeadScratch();
   /** Per-packet peer of the batch being sealed (reused). */
   private peerOf: Peer[] = [];
   private destinations: Endpoint[] = [];
-  /** Peers touched by the current batch, to run their timer events once per batch. */
-  private readonly touched: Peer[] = [];
-  private readonly touchedData: boolean[] = [];
-  private batchId = 0;
+  private readonly touched = new TouchedPeers(SEND_MARK);
   /** For staged packets and keepalives. */
   private readonly controlBatch: PacketBatch;
   /** For handshake messages (sent as they are, not sealed). */
@@ -166,9 +164,7 @@ export class Sender {
     const mtu = dev.mtu;
     const scratch = this.scratch;
     scratch.begin(batch.count);
-    const batchId = ++this.batchId;
-    this.touched.length = 0;
-    this.touchedData.length = 0;
+    this.touched.begin();
     for (let i = 0; i < batch.count; i++) {
       const peer = this.peerOf[i];
       const kp = peer.keypairs.current as Keypair;
@@ -183,7 +179,7 @@ export class Sender {
       writeCounter(batch.slab, hdr + 8, counter);
       batch.lengths[i] = padded;
       scratch.add(i, kp, counter);
-      this.touch(peer, batchId, len > 0);
+      this.touched.add(peer, len > 0);
     }
     sealBatch(batch.slab, batch.count, batch.offsets, batch.lengths, scratch.keys, scratch.keyIndex, scratch.counters);
     for (let i = 0; i < batch.count; i++) {
@@ -195,18 +191,8 @@ export class Sender {
     }
     dev.bind.send(batch, this.destinations);
     dev.counters.txPackets += batch.count;
-    for (let t = 0; t < this.touched.length; t++) this.afterSend(this.touched[t], this.touchedData[t], now);
-  }
-
-  private touch(peer: Peer, batchId: number, data: boolean): void {
-    if (peer.sendBatchId !== batchId) {
-      peer.sendBatchId = batchId;
-      peer.sendBatchSlot = this.touched.length;
-      this.touched.push(peer);
-      this.touchedData.push(data);
-    } else if (data) {
-      this.touchedData[peer.sendBatchSlot] = true;
-    }
+    const touched = this.touched;
+    for (let t = 0; t < touched.peers.length; t++) this.afterSend(touched.peers[t], touched.data[t], now);
   }
 
   /** Timer events and session freshness, once per peer per batch. */
