@@ -76,9 +76,14 @@ export function writeU32LE(buf: Uint8Array, off: number, v: number): void {
   buf[off + 3] = (v >>> 24) & 0xff;
 }
 
-/** Reads a 64-bit little-endian counter as a number (exact below 2^53). */
+/**
+ * Reads a 64-bit little-endian counter as a number: exact below 2^53, +Infinity from there
+ * on (no session reaches 2^53 messages, and the replay window refuses Infinity).
+ */
 export function readCounter(buf: Uint8Array, off: number): number {
-  return readU32LE(buf, off) + readU32LE(buf, off + 4) * 0x1_0000_0000;
+  const hi = readU32LE(buf, off + 4);
+  if (hi >= 0x200000) return Number.POSITIVE_INFINITY;
+  return hi * 0x1_0000_0000 + readU32LE(buf, off);
 }
 
 export function writeCounter(buf: Uint8Array, off: number, v: number): void {

@@ -22,21 +22,8 @@ export const RING_WORDS = 256;
 const WORD_BITS = 32;
 /** How far below the highest accepted counter a counter may still be accepted. */
 export const WINDOW_SIZE = (RING_WORDS - 1) * WORD_BITS; // 8160
-/** Protocol limit (from the WireGuard paper): counters at or above it are never accepted. */
-export const REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
 /** The limit used with JS numbers: the first counter that is not exactly representable. */
 export const COUNTER_LIMIT = 2 ** 53;
-
-/**
- * The 64-bit little-endian counter at `offset` as a number; +Infinity when it is 2^53 or
- * more (any such counter is refused by ReplayWindow). Allocation-free.
- */
-export function readCounterLE(bytes: Uint8Array, offset: number): number {
-  const lo = (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>> 0;
-  const hi = (bytes[offset + 4] | (bytes[offset + 5] << 8) | (bytes[offset + 6] << 16) | (bytes[offset + 7] << 24)) >>> 0;
-  if (hi >= 0x200000) return Number.POSITIVE_INFINITY;
-  return hi * 0x100000000 + lo;
-}
 
 export class ReplayWindow {
   private readonly ring = new Int32Array(RING_WORDS);
