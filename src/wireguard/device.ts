@@ -61,6 +61,8 @@ export function newCounters() {
     rxRateLimited: 0,
     rxHandshakeQueueFull: 0,
     rxHandshakeFailed: 0,
+    /** Exceptions caught at the data-path boundary (a bug, never expected). */
+    internalErrors: 0,
   };
 }
 export type DeviceCounters = ReturnType<typeof newCounters>;
@@ -396,7 +398,7 @@ export class Device {
     try {
       fn();
     } catch (err) {
-      this.counters.rxInvalid++;
+      this.counters.internalErrors++;
       this.logger.error(`${where} path: ${(err as Error).message}`);
     }
   }
