@@ -189,6 +189,16 @@ export class Harness {
     return this.processes.map((p) => p.describe()).join('\n');
   }
 
+  /** Runs `fn`, appending every process's recent output to its error when it fails. */
+  async withLogs(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof Error) err.message += `\n\n${this.describeProcesses()}`;
+      throw err;
+    }
+  }
+
   /** Idempotent; never throws (teardown must get as far as it can). */
   async cleanup(): Promise<void> {
     if (this.cleaned) return;

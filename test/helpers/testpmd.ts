@@ -38,6 +38,10 @@ export interface TestpmdOptions {
   /** Log the memif driver's handshake (disconnect reasons among it). */
   debugMemif?: boolean;
   extraArgs?: readonly string[];
+  /** More EAL vdevs after the memif port (port 0): ports 1, 2, ..., e.g. 'net_tap0,iface=tap0'. */
+  extraVdevs?: readonly string[];
+  /** Run inside this network namespace (a TAP vdev's interface is then created there). */
+  netns?: string;
   /** How long to wait for the first prompt. Default 20 s. */
   startTimeoutMs?: number;
 }
@@ -121,6 +125,7 @@ export class Testpmd {
       '--main-lcore',
       String(opts.mainLcore ?? 0),
       `--vdev=${devargs.join(',')}`,
+      ...(opts.extraVdevs ?? []).map((v) => `--vdev=${v}`),
     ];
     if (opts.debugMemif) args.push('--log-level=pmd.net.memif:debug');
     args.push('--', '-i', '--no-mlockall', '--total-num-mbufs=16384', `--rxq=${queues}`, `--txq=${queues}`);
@@ -131,9 +136,9 @@ export class Testpmd {
     // Through taskset: EAL pins its lcores to these CPUs and refuses CPUs outside the
     // affinity it inherits, which a caller (the benchmark) may have narrowed for itself.
     const cpus = opts.lcores ?? '0,1';
-    const child = existsSync(TASKSET)
-      ? spawn(TASKSET, ['-c', cpus, '/usr/bin/stdbuf', ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn('/usr/bin/stdbuf', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let command = existsSync(TASKSET) ? [TASKSET, '-c', cpus, '/usr/bin/stdbuf', ...args] : ['/usr/bin/stdbuf', ...args];
+    if (opts.netns !== undefined) command = ['ip', 'netns', 'exec', opts.netns, ...command];
+    const child = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     const t = new Testpmd(child, prefix);
     try {
       await t.waitForOutput(PROMPT, opts.startTimeoutMs ?? 20_000);

@@ -4,13 +4,17 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runOk, waitFor } from './exec.js';
+import assert from 'node:assert/strict';
+import { run, runOk, waitFor } from './exec.js';
 import type { Harness, ManagedProcess, Netns } from './netns.js';
+import { quietEnv } from './process.js';
 
 export const UAPI_DIR = '/var/run/wireguard';
 
 /** dist/src/cli/wireguard-ts.js, seen from dist/test/helpers/. */
 export const WIREGUARD_TS_CLI = fileURLToPath(new URL('../../src/cli/wireguard-ts.js', import.meta.url));
+/** dist/src/cli/wireguard-ts-vpp.js, seen from dist/test/helpers/. */
+export const WIREGUARD_TS_VPP_CLI = fileURLToPath(new URL('../../src/cli/wireguard-ts-vpp.js', import.meta.url));
 
 export interface KeyPair {
   privateKey: string;
@@ -23,7 +27,12 @@ export async function genKeyPair(): Promise<KeyPair> {
   return { privateKey, publicKey };
 }
 
-export type Implementation = 'wireguard-go' | 'wireguard-ts';
+export type Implementation = 'wireguard-go' | 'wireguard-ts' | 'wireguard-ts-vpp';
+
+const TS_CLI: Record<Exclude<Implementation, 'wireguard-go'>, string> = {
+  'wireguard-ts': WIREGUARD_TS_CLI,
+  'wireguard-ts-vpp': WIREGUARD_TS_VPP_CLI,
+};
 
 export function uapiSocketPath(ifname: string): string {
   return `${UAPI_DIR}/${ifname}.sock`;
@@ -52,7 +61,7 @@ export async function startWireguard(
   const proc =
     impl === 'wireguard-go'
       ? h.spawnIn(ns, `wireguard-go ${ifname}`, 'wireguard-go', ['-f', ifname], fullEnv)
-      : h.spawnIn(ns, `wireguard-ts ${ifname}`, process.execPath, [WIREGUARD_TS_CLI, '-f', ifname], fullEnv);
+      : h.spawnIn(ns, `${impl} ${ifname}`, process.execPath, [TS_CLI[impl], '-f', ifname], fullEnv);
   h.removeLater(uapiSocketPath(ifname));
   await waitFor(
     `${impl} ${ifname} to come up`,
@@ -140,4 +149,19 @@ export async function peerDump(ns: Netns, ifname: string, publicKey: string): Pr
   const p = (await dump(ns, ifname)).peers.get(publicKey);
   if (!p) throw new Error(`peer ${publicKey} not on ${ifname}`);
   return p;
+}
+
+/** `--version` and `--help` answer with exit status 0; bad arguments are refused with the usage. */
+export async function assertCliBasics(cli: string, program: string): Promise<void> {
+  const version = await run(process.execPath, [cli, '--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, new RegExp(`^${program} v\\d+\\.\\d+\\.\\d+`));
+  const help = await run(process.execPath, [cli, '--help']);
+  assert.equal(help.code, 0);
+  assert.ok(help.stdout.startsWith(`Usage: ${program} [-f/--foreground] INTERFACE-NAME`), help.stdout);
+  for (const bad of [[], ['-x', 'wg0'], ['a', 'b'], ['this-name-is-too-long'], ['bad/name']]) {
+    const r = await run(process.execPath, [cli, ...bad], { env: quietEnv() });
+    assert.notEqual(r.code, 0, `accepted ${JSON.stringify(bad)}`);
+    assert.match(r.stderr, /Usage|invalid|interface name/i, `args ${JSON.stringify(bad)}: ${r.stderr}`);
+  }
 }

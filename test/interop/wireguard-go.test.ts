@@ -12,14 +12,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, sleep, waitFor } from '../helpers/exec.js';
+import { sleep, waitFor } from '../helpers/exec.js';
 import { Harness, addAddress, type ManagedProcess, type Netns } from '../helpers/netns.js';
+import { iperf3 } from '../helpers/iperf.js';
+import { alive, pidsWith, quietEnv } from '../helpers/process.js';
 import {
   WIREGUARD_TS_CLI,
+  assertCliBasics,
   dump,
   genKeyPair,
   peerDump,
@@ -79,16 +82,6 @@ let keysA: KeyPair;
 let keysB: KeyPair;
 let keysC: KeyPair;
 let procB: ManagedProcess;
-
-/** Appends every process's recent output to a failing test's error. */
-async function withLogs(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    if (err instanceof Error) err.message += `\n\n${h.describeProcesses()}`;
-    throw err;
-  }
-}
 
 async function wg(ns: Netns, ...args: string[]): Promise<string> {
   return ns.runOk('wg', args);
@@ -168,7 +161,7 @@ for (const [initiator, family] of [
 ] as const) {
   const who = initiator === 'A' ? 'wireguard-go' : IMPL_B;
   test(`handshake started by ${who} over outer IPv${family}; ping both ways over IPv4 and IPv6`, { timeout: 60_000 }, () =>
-    withLogs(async () => {
+    h.withLogs(async () => {
       await configurePair(initiator, family);
       if (initiator === 'A') await nsA.pingReliably(INNER.b4);
       else await nsB.pingReliably(INNER.a4);
@@ -185,35 +178,19 @@ for (const [initiator, family] of [
   );
 }
 
-interface IperfResult {
-  error?: string;
-  end?: { sum_received?: { bytes: number; bits_per_second: number } };
-}
-
 test('iperf3 TCP runs 5 s in each direction', { timeout: 90_000 }, (t) =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     await configurePair('A', 4);
     await nsA.pingReliably(INNER.b4);
     const before = await peerDump(nsB, ifB, keysA.publicKey);
     let total = 0;
     for (const reverse of [false, true]) {
-      const server = h.spawnIn(nsA, 'iperf3 -s', 'iperf3', ['-s', '-1', '-B', INNER.a4, '-p', '5201']);
-      await waitFor('iperf3 server to listen', async () =>
-        (await nsA.runOk('ss', ['-Hltn', 'sport = :5201'])).includes(`${INNER.a4}:5201`),
-      );
-      const args = ['-c', INNER.a4, '-p', '5201', '-t', '5', '-J', '--connect-timeout', '5000'];
-      if (reverse) args.push('-R');
-      const r = await nsB.run('iperf3', args, { timeoutMs: 40_000 });
-      const result = JSON.parse(r.stdout || '{}') as IperfResult;
-      assert.equal(r.code, 0, `iperf3 ${reverse ? '-R ' : ''}failed: ${result.error ?? r.stderr}`);
-      const received = result.end?.sum_received;
-      assert.ok(received && received.bytes > 0, 'iperf3 moved no data');
+      const received = await iperf3(h, nsA, INNER.a4, nsB, { reverse });
       total += received.bytes;
       t.diagnostic(
         `${reverse ? 'wireguard-go -> ' + IMPL_B : IMPL_B + ' -> wireguard-go'}: ` +
-          `${(received.bits_per_second / 1e6).toFixed(1)} Mbit/s, ${received.bytes} bytes`,
+          `${(received.bitsPerSecond / 1e6).toFixed(1)} Mbit/s, ${received.bytes} bytes`,
       );
-      assert.ok(await server.waitExit(10_000), 'iperf3 -s -1 did not exit after its test');
     }
     const afterRun = await peerDump(nsB, ifB, keysA.publicKey);
     const moved = afterRun.rxBytes - before.rxBytes + (afterRun.txBytes - before.txBytes);
@@ -222,7 +199,7 @@ test('iperf3 TCP runs 5 s in each direction', { timeout: 90_000 }, (t) =>
 );
 
 test("transfer counters and latest handshake agree with wireguard-go's", { timeout: 60_000 }, (t) =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     await configurePair('B', 4);
     await nsB.pingReliably(INNER.a4);
     for (const [ns, target] of [
@@ -255,7 +232,7 @@ test("transfer counters and latest handshake agree with wireguard-go's", { timeo
 );
 
 test('our endpoint follows wireguard-go when its outer address changes', { timeout: 60_000 }, () =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     await configurePair('A', 4);
     await nsA.pingReliably(INNER.b4);
     assert.equal((await peerDump(nsB, ifB, keysA.publicKey)).endpoint, `${OUTER.a4}:${PORT.a}`);
@@ -283,7 +260,7 @@ test('our endpoint follows wireguard-go when its outer address changes', { timeo
 );
 
 test('a second wg set moving an allowed IP between peers changes where packets go', { timeout: 60_000 }, () =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     await configurePair('A', 4);
     await nsA.pingReliably(INNER.b4);
     await wg(nsC, 'set', ifC, 'peer', keysB.publicKey, 'allowed-ips', `${INNER.b4}/32,${INNER.b6}/128`);
@@ -332,7 +309,7 @@ function escape(s: string): string {
 }
 
 test('malformed, truncated, oversized and replayed datagrams are dropped; the tunnel keeps working', { timeout: 90_000 }, (t) =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     await configurePair('A', 4);
     await nsA.pingReliably(INNER.b4);
     const pcap = join(tmpdir(), `wgts-${h.suffix}.pcap`);
@@ -380,7 +357,7 @@ test('malformed, truncated, oversized and replayed datagrams are dropped; the tu
 );
 
 test('wg setconf with 1000 peers, then wg show peers lists them all', { timeout: 60_000 }, () =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     const ifname = h.ifname('wgp');
     await startWireguard(h, nsB, IMPL_B, ifname);
     const keys: string[] = [];
@@ -405,7 +382,7 @@ test('wg setconf with 1000 peers, then wg show peers lists them all', { timeout:
 );
 
 test('removing the UAPI socket makes it exit cleanly', { timeout: 30_000 }, () =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     const ifname = h.ifname('wgr');
     const proc = await startWireguard(h, nsB, IMPL_B, ifname);
     await unlink(uapiSocketPath(ifname));
@@ -416,7 +393,7 @@ test('removing the UAPI socket makes it exit cleanly', { timeout: 30_000 }, () =
 );
 
 test('ip link del makes it exit cleanly and remove its socket', { timeout: 30_000 }, () =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     const ifname = h.ifname('wgl');
     const proc = await startWireguard(h, nsB, IMPL_B, ifname);
     await nsB.ip('link', 'del', ifname);
@@ -427,7 +404,7 @@ test('ip link del makes it exit cleanly and remove its socket', { timeout: 30_00
 );
 
 test('SIGTERM makes it exit cleanly, removing interface and socket', { timeout: 30_000 }, () =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     const ifname = h.ifname('wgs');
     const proc = await startWireguard(h, nsB, IMPL_B, ifname);
     const status = await proc.stop('SIGTERM', 5_000);
@@ -447,37 +424,8 @@ function commandFor(impl: Implementation, args: string[]): [string, string[]] {
   return impl === 'wireguard-go' ? ['wireguard-go', args] : [process.execPath, [WIREGUARD_TS_CLI, ...args]];
 }
 
-/** Environment without LOG_LEVEL: a daemon then keeps none of our pipes open. */
-function quietEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.LOG_LEVEL;
-  delete env.WG_PROCESS_FOREGROUND;
-  return env;
-}
-
-/** PIDs whose command line contains all of `parts`. */
-async function pidsWith(...parts: string[]): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    const args = cmdline.split('\0');
-    if (parts.every((p) => args.includes(p))) pids.push(Number(entry));
-  }
-  return pids;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('without -f it goes to the background; the parent exits 0 once interface and socket are ready', { timeout: 40_000 }, () =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     const ifname = h.ifname('wgd');
     const [cmd, args] = commandFor(IMPL_B, [ifname]);
     h.removeLater(uapiSocketPath(ifname));
@@ -500,7 +448,7 @@ test('without -f it goes to the background; the parent exits 0 once interface an
 );
 
 test('a second instance on a name in use fails in the parent with the reason, leaving the first alone', { timeout: 40_000 }, (t) =>
-  withLogs(async () => {
+  h.withLogs(async () => {
     // nsA has no interface of that name, so the TUN can be created there; the UAPI socket
     // directory is shared, and ours in nsB is answering on it.
     const [cmd, args] = commandFor(IMPL_B, [ifB]);
@@ -515,16 +463,4 @@ test('a second instance on a name in use fails in the parent with the reason, le
   }),
 );
 
-test('wireguard-ts --version, --help and bad arguments', { timeout: 20_000 }, async () => {
-  const version = await run(process.execPath, [WIREGUARD_TS_CLI, '--version']);
-  assert.equal(version.code, 0);
-  assert.match(version.stdout, /^wireguard-ts v\d+\.\d+\.\d+/);
-  const help = await run(process.execPath, [WIREGUARD_TS_CLI, '--help']);
-  assert.equal(help.code, 0);
-  assert.match(help.stdout, /Usage: wireguard-ts \[-f\/--foreground\] INTERFACE-NAME/);
-  for (const bad of [[], ['-x', 'wg0'], ['a', 'b'], ['this-name-is-too-long'], ['bad/name']]) {
-    const r = await run(process.execPath, [WIREGUARD_TS_CLI, ...bad], { env: quietEnv() });
-    assert.notEqual(r.code, 0, `accepted ${JSON.stringify(bad)}`);
-    assert.match(r.stderr, /Usage|invalid|interface name/i, `args ${JSON.stringify(bad)}: ${r.stderr}`);
-  }
-});
+test('wireguard-ts --version, --help and bad arguments', { timeout: 20_000 }, () => assertCliBasics(WIREGUARD_TS_CLI, 'wireguard-ts'));
