@@ -5,11 +5,13 @@
 Napi::Object InitAead(Napi::Env env, Napi::Object exports);
 Napi::Object InitTun(Napi::Env env, Napi::Object exports);
 Napi::Object InitMemif(Napi::Env env, Napi::Object exports);
+Napi::Object InitUdp(Napi::Env env, Napi::Object exports);
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAead(env, exports);
   InitTun(env, exports);
   InitMemif(env, exports);
+  InitUdp(env, exports);
   return exports;
 }
 

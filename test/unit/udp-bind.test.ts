@@ -1,9 +1,12 @@
-// UdpBind (src/bind/udp.ts) on loopback: dual-stack binding, batching of datagrams that
-// arrive in one event-loop turn, oversize drops, sending, re-binding and its failure.
+// UdpBind (src/bind/udp.ts, on native/udp.cc) on loopback: dual-stack binding, one batch
+// per recvmmsg, oversize drops, sendmmsg to mixed destinations, re-binding and its failure,
+// SO_MARK applied to the sockets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { UdpBind } from '../../src/bind/udp.js';
+import { ADDRESS_RECORD_SIZE, nativeUdp } from '../../src/bind/udp-native.js';
 import { PacketBatch } from '../../src/wireguard/batch.js';
 import type { Endpoint } from '../../src/wireguard/endpoint.js';
 
@@ -184,4 +187,242 @@ test('invalid ports are refused', async () => {
     await assert.rejects(bind.open(port), (err: Error & { errno?: number }) => err.errno === 22);
   }
   assert.equal(bind.port, 0);
+});
+
+/** Sends every datagram in one sendmmsg from a native socket, so all are queued at once. */
+function burst(port: number, payloads: Buffer[]): void {
+  const { UdpSocket } = nativeUdp();
+  const sock = new UdpSocket(4);
+  try {
+    sock.bind(0);
+    const batch = new PacketBatch(payloads.length, 2048);
+    for (const p of payloads) assert.ok(batch.push(p));
+    const dests = new Uint8Array(payloads.length * ADDRESS_RECORD_SIZE);
+    for (let i = 0; i < payloads.length; i++) {
+      const r = i * ADDRESS_RECORD_SIZE;
+      dests.set([4, 0, port >> 8, port & 0xff, 127, 0, 0, 1], r);
+    }
+    const result = new Float64Array(3);
+    sock.sendBatch(batch.slab, batch.count, batch.offsets, batch.lengths, dests, result);
+    assert.equal(result[0], payloads.length, 'burst sent whole');
+  } finally {
+    sock.close();
+  }
+}
+
+test('a burst already queued arrives in one callback, one recvmmsg', async () => {
+  const bind = new UdpBind({ batchSize: 64 });
+  try {
+    const { got, batchSizes } = collect(bind);
+    const port = await bind.open(0);
+    burst(
+      port,
+      Array.from({ length: 50 }, (_, i) => Buffer.alloc(1 + i, i)),
+    );
+    await until(() => got.length === 50);
+    assert.deepEqual(batchSizes, [50]);
+    assert.deepEqual(
+      got.map((g) => [g.data.length, g.data[0]]),
+      Array.from({ length: 50 }, (_, i) => [1 + i, i]),
+    );
+    assert.ok(got.every((g) => g.from === got[0].from && g.from.address === '127.0.0.1'));
+    assert.equal(bind.stats.rxDatagrams, 50);
+    assert.equal(bind.stats.rxBytes, (50 * 51) / 2);
+  } finally {
+    await bind.close();
+  }
+});
+
+test('an oversized datagram inside a burst is dropped and counted, the rest keep their order', async () => {
+  const bind = new UdpBind({ maxDatagramSize: 100 });
+  try {
+    const { got, batchSizes } = collect(bind);
+    const port = await bind.open(0);
+    burst(port, [Buffer.alloc(100, 1), Buffer.alloc(101, 2), Buffer.alloc(1000, 3), Buffer.alloc(7, 4)]);
+    await until(() => got.length === 2);
+    assert.deepEqual(batchSizes, [2]);
+    assert.deepEqual(
+      got.map((g) => [g.data.length, g.data[0]]),
+      [
+        [100, 1],
+        [7, 4],
+      ],
+    );
+    assert.equal(bind.stats.rxOversize, 2);
+    assert.equal(bind.stats.rxDatagrams, 2);
+  } finally {
+    await bind.close();
+  }
+});
+
+test('each sender keeps one Endpoint object across batches, IPv4 and IPv6 interleaved', async () => {
+  const bind = new UdpBind();
+  try {
+    const { got } = collect(bind);
+    const port = await bind.open(0);
+    const clients = [await client('udp4'), await client('udp6'), await client('udp4')];
+    const hosts = ['127.0.0.1', '::1', '127.0.0.1'];
+    for (let round = 0; round < 5; round++) {
+      for (let k = 0; k < clients.length; k++) await sendFrom(clients[k], Buffer.from([k]), port, hosts[k]);
+    }
+    await until(() => got.length === 15);
+    for (let k = 0; k < clients.length; k++) {
+      const mine = got.filter((g) => g.data[0] === k);
+      assert.equal(mine.length, 5);
+      assert.ok(mine.every((g) => g.from === mine[0].from), `sender ${k} reuses its Endpoint`);
+      assert.deepEqual(mine[0].from, { family: k === 1 ? 6 : 4, address: hosts[k], port: clients[k].address().port });
+    }
+    for (const c of clients) c.close();
+  } finally {
+    await bind.close();
+  }
+});
+
+test('an IPv4-mapped IPv6 destination goes out over IPv4; an unusable one is a counted error', async () => {
+  const a = new UdpBind();
+  const b = new UdpBind();
+  try {
+    const { got } = collect(b);
+    const portA = await a.open(0);
+    const portB = await b.open(0);
+    const batch = new PacketBatch(3, 100);
+    batch.push(Buffer.from('mapped'));
+    batch.push(Buffer.from('bad'));
+    batch.push(Buffer.from('plain'));
+    const mapped: Endpoint = { family: 6, address: '::ffff:127.0.0.1', port: portB };
+    const bad: Endpoint = { family: 4, address: 'not-an-address', port: portB };
+    const plain: Endpoint = { family: 6, address: '::1', port: portB };
+    a.send(batch, [mapped, bad, plain]);
+    assert.equal(a.stats.txDatagrams, 2);
+    assert.equal(a.stats.txErrors, 1);
+    await until(() => got.length === 2);
+    const byText = new Map(got.map((g) => [g.data.toString(), g.from]));
+    assert.deepEqual(byText.get('mapped'), { family: 4, address: '127.0.0.1', port: portA });
+    assert.deepEqual(byText.get('plain'), { family: 6, address: '::1', port: portA });
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('a port taken for IPv6 only also rejects with errno 98 and leaves IPv4 free', async () => {
+  const bind = new UdpBind();
+  const taker = createSocket({ type: 'udp6', ipv6Only: true });
+  try {
+    await new Promise<void>((r) => taker.bind(0, '::', r));
+    const taken = taker.address().port;
+    await assert.rejects(bind.open(taken), (err: Error & { errno?: number; code?: string }) => {
+      assert.equal(err.errno, 98);
+      assert.equal(err.code, 'EADDRINUSE');
+      return true;
+    });
+    assert.equal(bind.port, 0);
+    // The IPv4 socket bound first was closed again.
+    const probe = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.bind(taken, '0.0.0.0', () => resolve());
+    });
+    probe.close();
+  } finally {
+    taker.close();
+    await bind.close();
+  }
+});
+
+test('fwmark is applied to both sockets (SO_MARK), kept across re-opening, and cleared by 0', async () => {
+  const bind = new UdpBind();
+  try {
+    // Setting SO_MARK needs CAP_NET_ADMIN; without it the mark is recorded and logged only.
+    const privileged = process.getuid?.() === 0;
+    bind.setMark(0xabcd);
+    await bind.open(0);
+    assert.equal(bind.fwmark, 0xabcd);
+    assert.deepEqual(bind.socketMarks(), privileged ? [0xabcd, 0xabcd] : [0, 0]);
+    await bind.open(0);
+    assert.deepEqual(bind.socketMarks(), privileged ? [0xabcd, 0xabcd] : [0, 0], 'new sockets get the mark too');
+    bind.setMark(0x7fffffff + 2);
+    assert.deepEqual(bind.socketMarks(), privileged ? [0x80000001, 0x80000001] : [0, 0]);
+    bind.setMark(0);
+    assert.deepEqual(bind.socketMarks(), [0, 0]);
+    assert.equal(bind.fwmark, 0);
+  } finally {
+    await bind.close();
+  }
+  assert.deepEqual(bind.socketMarks(), []);
+});
+
+test('the native socket refuses bad arguments before touching memory', () => {
+  const { UdpSocket } = nativeUdp();
+  assert.throws(() => new UdpSocket(5 as 4), RangeError);
+  const sock = new UdpSocket(4);
+  try {
+    sock.bind(0);
+    const batch = new PacketBatch(2, 100);
+    batch.push(Buffer.from('x'));
+    const dests = new Uint8Array(ADDRESS_RECORD_SIZE);
+    const result = new Float64Array(3);
+    // count beyond the destination records
+    assert.throws(() => sock.sendBatch(batch.slab, 2, batch.offsets, batch.lengths, dests, result), RangeError);
+    // a datagram reaching past the slab
+    batch.offsets[0] = batch.slab.length - 1;
+    batch.lengths[0] = 2;
+    assert.throws(() => sock.sendBatch(batch.slab, 1, batch.offsets, batch.lengths, dests, result), RangeError);
+    // a slab too small for the receive geometry
+    assert.throws(
+      () => sock.start(batch.slab, batch.offsets, batch.lengths, dests, batch.slotSize, 32, 100, 3, () => {}),
+      RangeError,
+    );
+    assert.throws(() => sock.bind(70000), RangeError);
+  } finally {
+    sock.close();
+  }
+  assert.throws(() => sock.bind(0), (err: Error & { errno?: number }) => err.errno === 9);
+});
+
+test('fwmark steers the datagrams: an ip rule on the mark routes them into a prohibit route', () => {
+  // In a fresh network namespace: 192.0.2.0/24 is reachable through a veth interface in
+  // the main table, but table 100, chosen by `fwmark 0xabcd`, prohibits it (EACCES).
+  const ns = `udpmark${process.pid}`;
+  const ip = (...args: string[]): void => {
+    execFileSync('ip', ['-n', ns, ...args], { stdio: 'pipe' });
+  };
+  execFileSync('ip', ['netns', 'add', ns], { stdio: 'pipe' });
+  try {
+    ip('link', 'set', 'lo', 'up');
+    ip('link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+    ip('link', 'set', 'va', 'up');
+    ip('link', 'set', 'vb', 'up');
+    ip('addr', 'add', '192.0.2.2/24', 'dev', 'va');
+    ip('rule', 'add', 'fwmark', '0xabcd', 'lookup', '100', 'priority', '10');
+    ip('route', 'add', 'prohibit', '192.0.2.0/24', 'table', '100');
+    const udp = new URL('../../src/bind/udp.js', import.meta.url).href;
+    const batchJs = new URL('../../src/wireguard/batch.js', import.meta.url).href;
+    const script = `
+      import { UdpBind } from ${JSON.stringify(udp)};
+      import { PacketBatch } from ${JSON.stringify(batchJs)};
+      const bind = new UdpBind();
+      await bind.open(0);
+      const batch = new PacketBatch(1, 100);
+      const to = { family: 4, address: '192.0.2.1', port: 9 };
+      const results = [];
+      for (const mark of [0, 0xabcd, 0]) {
+        bind.setMark(mark);
+        batch.reset();
+        batch.push(Buffer.from('x'));
+        const before = bind.stats.txDatagrams;
+        bind.send(batch, [to]);
+        results.push(bind.stats.txDatagrams - before);
+      }
+      await bind.close();
+      console.log(JSON.stringify(results));
+    `;
+    const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    // Sent unmarked, refused while marked, sent again once the mark is cleared.
+    assert.deepEqual(JSON.parse(out.trim()), [1, 0, 1]);
+  } finally {
+    execFileSync('ip', ['netns', 'del', ns], { stdio: 'pipe' });
+  }
 });
