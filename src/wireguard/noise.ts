@@ -4,7 +4,7 @@
 import { hash, kdf1, kdf2, kdf3 } from '../crypto/blake2s.js';
 import { aeadOpen, aeadSeal } from '../crypto/aead.js';
 import { generatePrivateKey, publicKey as x25519Public, sharedSecret } from '../crypto/x25519.js';
-import { constantTimeEqual, isZero, zero } from '../crypto/util.js';
+import { isZero, zero } from '../crypto/util.js';
 import {
   CONSTRUCTION,
   IDENTIFIER,
@@ -312,8 +312,4 @@ export function deriveTransportKeys(hs: Handshake): { send: Uint8Array; receive:
   const keys = initiator ? { send: first, receive: second } : { send: second, receive: first };
   hs.clear();
   return { ...keys, initiator };
-}
-
-export function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && constantTimeEqual(a, b);
 }

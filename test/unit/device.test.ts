@@ -229,3 +229,19 @@ test('a replayed initiation (timestamp not newer) and an initiation flood (< 20 
   assert.equal(responses(), 2, 'the second initiation within 20 ms is dropped');
   assert.equal(b.dev.counters.rxHandshakeFailed, 2);
 });
+
+test('plaintext is padded to a multiple of 16, never beyond the MTU', async () => {
+  const { net, a, b } = await pair();
+  a.tun.inject([ipv4Udp('10.0.0.1', '10.0.0.2')]);
+  await settle();
+  const sizes = (payloads: number[]) => {
+    const before = net.log.length;
+    a.tun.inject(payloads.map((n) => ipv4Udp('10.0.0.1', '10.0.0.2', Buffer.alloc(n))));
+    return net.log.slice(before).filter((d) => d.data[0] === MESSAGE_TRANSPORT).map((d) => d.data.length);
+  };
+  // IP length 28 + payload; datagram = 16 header + padded plaintext + 16 tag.
+  assert.deepEqual(sizes([0, 4, 5, 1392 - 28, 1420 - 28 - 1, 1420 - 28]), [32 + 32, 32 + 32, 32 + 48, 32 + 1392, 32 + 1420, 32 + 1420]);
+  await settle();
+  assert.equal(b.tun.written.length, 7, 'padding is stripped on receive: every packet arrives');
+  assert.deepEqual(b.tun.written.slice(1).map((p) => p.length), [28, 32, 33, 1392, 1419, 1420]);
+});
