@@ -55,10 +55,16 @@
 #include "memif_io.h"
 #include "memif_proto.h"
 #include "memif_test.h"
+#include "napi_util.h"
 
 namespace {
 
 using namespace memif;
+using addon::GetBytes;
+using addon::GetUint;
+using addon::PacketsInSlab;
+using addon::SlotGeometry;
+using addon::SlotsFit;
 
 constexpr uint32_t kMaxQueuePairs = 8;
 constexpr uint16_t kMaxRegionIndex = 255;
@@ -96,31 +102,6 @@ void ThrowErrno(Napi::Env env, const std::string& what, int err) {
   Napi::Error e = Napi::Error::New(env, what + ": " + std::strerror(err));
   e.Set("errno", Napi::Number::New(env, err));
   e.ThrowAsJavaScriptException();
-}
-
-bool GetArray(Napi::Env env, const Napi::Value& v, napi_typedarray_type type, const char* what, void** data,
-              size_t* length) {
-  napi_typedarray_type actual;
-  if (!v.IsTypedArray() || napi_get_typedarray_info(env, v, &actual, length, data, nullptr, nullptr) != napi_ok ||
-      actual != type) {
-    Napi::TypeError::New(env, std::string(what) + " has the wrong type").ThrowAsJavaScriptException();
-    return false;
-  }
-  return true;
-}
-
-bool GetU32(Napi::Env env, const Napi::Value& v, const char* what, uint32_t min, uint32_t max, uint32_t* out) {
-  if (!v.IsNumber()) {
-    Napi::TypeError::New(env, std::string(what) + " must be a number").ThrowAsJavaScriptException();
-    return false;
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
-    Napi::RangeError::New(env, std::string(what) + " is out of range").ThrowAsJavaScriptException();
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
 }
 
 // A NUL-terminated (or field-long) name from a message, with anything unprintable replaced:
@@ -896,7 +877,7 @@ bool MemifInterface::ParseConfig(Napi::Env env, const Napi::Object& o) {
   auto num = [&](const char* key, uint32_t* out, uint32_t min, uint32_t max) -> bool {
     Napi::Value v = o.Get(key);
     if (v.IsUndefined()) return true;
-    return GetU32(env, v, key, min, max, out);
+    return GetUint(env, v, key, min, max, out);
   };
   auto flag = [&](const char* key, bool* out) -> bool {
     Napi::Value v = o.Get(key);
@@ -998,11 +979,8 @@ void MemifInterface::Emit(int kind, double arg, const std::string& text) {
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   Napi::Object self = Value();  // keeps us alive for the duration of the call
-  onEvent_.MakeCallback(self, {Napi::Number::New(env, kind), Napi::Number::New(env, arg), Napi::String::New(env, text)});
-  if (env.IsExceptionPending()) {
-    Napi::Error e = env.GetAndClearPendingException();
-    napi_fatal_exception(env_, e.Value());
-  }
+  addon::CallFromLoop(env_, onEvent_, self,
+                      {Napi::Number::New(env, kind), Napi::Number::New(env, arg), Napi::String::New(env, text)});
 }
 
 // --- control plane ----------------------------------------------------------------------------
@@ -1515,18 +1493,17 @@ Napi::Value MemifInterface::RxBurst(const Napi::CallbackInfo& info) {
   uint32_t queue, slotSize, headroom, maxLen, maxPackets;
   void *slabData, *offData, *lenData;
   size_t slabLen, offLen, lenLen;
-  if (!GetU32(env, info[0], "queue", 0, cfg_.queuePairs - 1, &queue) ||
-      !GetArray(env, info[1], napi_uint8_array, "slab", &slabData, &slabLen) ||
-      !GetArray(env, info[2], napi_uint32_array, "offsets", &offData, &offLen) ||
-      !GetArray(env, info[3], napi_uint32_array, "lengths", &lenData, &lenLen) ||
-      !GetU32(env, info[4], "slotSize", 1, UINT32_MAX, &slotSize) ||
-      !GetU32(env, info[5], "headroom", 0, UINT32_MAX, &headroom) ||
-      !GetU32(env, info[6], "maxLen", 1, UINT32_MAX, &maxLen) ||
-      !GetU32(env, info[7], "maxPackets", 0, UINT32_MAX, &maxPackets)) {
+  if (!GetUint(env, info[0], "queue", 0, cfg_.queuePairs - 1, &queue) ||
+      !GetBytes(env, info[1], napi_uint8_array, "slab", &slabData, &slabLen) ||
+      !GetBytes(env, info[2], napi_uint32_array, "offsets", &offData, &offLen) ||
+      !GetBytes(env, info[3], napi_uint32_array, "lengths", &lenData, &lenLen) ||
+      !GetUint(env, info[4], "slotSize", 1, UINT32_MAX, &slotSize) ||
+      !GetUint(env, info[5], "headroom", 0, UINT32_MAX, &headroom) ||
+      !GetUint(env, info[6], "maxLen", 1, UINT32_MAX, &maxLen) ||
+      !GetUint(env, info[7], "maxPackets", 0, UINT32_MAX, &maxPackets)) {
     return env.Undefined();
   }
-  if (static_cast<uint64_t>(headroom) + maxLen > slotSize || static_cast<uint64_t>(slotSize) * maxPackets > slabLen ||
-      maxPackets > offLen || maxPackets > lenLen) {
+  if (!SlotsFit(SlotGeometry{slotSize, headroom, maxLen, maxPackets}, slabLen, offLen, lenLen)) {
     Napi::RangeError::New(env, "batch geometry does not fit the slab or arrays").ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -1567,11 +1544,11 @@ Napi::Value MemifInterface::TxBurst(const Napi::CallbackInfo& info) {
   uint32_t queue, start, count;
   void *slabData, *offData, *lenData;
   size_t slabLen, offLen, lenLen;
-  if (!GetU32(env, info[0], "queue", 0, cfg_.queuePairs - 1, &queue) ||
-      !GetArray(env, info[1], napi_uint8_array, "slab", &slabData, &slabLen) ||
-      !GetArray(env, info[2], napi_uint32_array, "offsets", &offData, &offLen) ||
-      !GetArray(env, info[3], napi_uint32_array, "lengths", &lenData, &lenLen) ||
-      !GetU32(env, info[4], "start", 0, UINT32_MAX, &start) || !GetU32(env, info[5], "count", 0, UINT32_MAX, &count)) {
+  if (!GetUint(env, info[0], "queue", 0, cfg_.queuePairs - 1, &queue) ||
+      !GetBytes(env, info[1], napi_uint8_array, "slab", &slabData, &slabLen) ||
+      !GetBytes(env, info[2], napi_uint32_array, "offsets", &offData, &offLen) ||
+      !GetBytes(env, info[3], napi_uint32_array, "lengths", &lenData, &lenLen) ||
+      !GetUint(env, info[4], "start", 0, UINT32_MAX, &start) || !GetUint(env, info[5], "count", 0, UINT32_MAX, &count)) {
     return env.Undefined();
   }
   if (static_cast<uint64_t>(start) + count > offLen || static_cast<uint64_t>(start) + count > lenLen) {
@@ -1580,12 +1557,7 @@ Napi::Value MemifInterface::TxBurst(const Napi::CallbackInfo& info) {
   }
   const uint32_t* offsets = static_cast<const uint32_t*>(offData);
   const uint32_t* lengths = static_cast<const uint32_t*>(lenData);
-  for (uint32_t i = start; i < start + count; i++) {
-    if (static_cast<uint64_t>(offsets[i]) + lengths[i] > slabLen) {
-      Napi::RangeError::New(env, "packet " + std::to_string(i) + " extends beyond the slab").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-  }
+  if (!PacketsInSlab(env, offsets, lengths, start, start + count, slabLen, "packet")) return env.Undefined();
   if (closed_ || state_ != State::kConnected || !pendingDrop_.empty() || tx_.empty()) {
     counters_[queue][kTxDrops] += count;
     return Napi::Number::New(env, count);
@@ -1624,7 +1596,7 @@ Napi::Value MemifInterface::ReadCounters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   void* data;
   size_t len;
-  if (info.Length() < 1 || !GetArray(env, info[0], napi_float64_array, "out", &data, &len)) return env.Undefined();
+  if (info.Length() < 1 || !GetBytes(env, info[0], napi_float64_array, "out", &data, &len)) return env.Undefined();
   const size_t need = static_cast<size_t>(cfg_.queuePairs) * kCountersPerQueue;
   if (len < need) {
     Napi::RangeError::New(env, "out is too short").ThrowAsJavaScriptException();

@@ -28,43 +28,12 @@
 #include <cstring>
 #include <string>
 
+#include "fd_poll.h"
+#include "napi_util.h"
+
 namespace {
 
-// The JS Error for a failed system call, with `errno` and `syscall` set like Node's own.
-void ThrowErrno(Napi::Env env, const char* syscall, int err) {
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + std::strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  e.ThrowAsJavaScriptException();
-}
-
-bool GetBytes(Napi::Env env, Napi::Value v, napi_typedarray_type type, const char* what,
-              void** data, size_t* length) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    Napi::TypeError::New(env, std::string(what) + " has the wrong type").ThrowAsJavaScriptException();
-    return false;
-  }
-  napi_typedarray_type actual;
-  if (napi_get_typedarray_info(env, v, &actual, length, data, nullptr, nullptr) != napi_ok) {
-    Napi::TypeError::New(env, std::string(what) + " is not readable").ThrowAsJavaScriptException();
-    return false;
-  }
-  return true;
-}
-
-bool GetUint(Napi::Env env, Napi::Value v, const char* what, uint32_t max, uint32_t* out) {
-  if (!v.IsNumber()) {
-    Napi::TypeError::New(env, std::string(what) + " must be a number").ThrowAsJavaScriptException();
-    return false;
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d > max || d != static_cast<double>(static_cast<uint32_t>(d))) {
-    Napi::RangeError::New(env, std::string(what) + " is out of range").ThrowAsJavaScriptException();
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
-}
+using namespace addon;  // the shared JS-boundary and fd-poll helpers
 
 // Sets the interface MTU; returns 0 or an errno.
 int SetMtu(const char* name, int mtu) {
@@ -79,52 +48,6 @@ int SetMtu(const char* name, int mtu) {
   return rc;
 }
 
-class TunDevice;
-
-// The fd and the uv_poll handle live apart from the JS-owned object: libuv finishes closing
-// a handle later (in a callback), possibly after the object is gone. When a worker thread
-// exits, an async cleanup hook closes them and makes Node wait for that callback before it
-// unloads this addon (otherwise libuv would call into unmapped code).
-struct PollState {
-  uv_poll_t poll;
-  int fd = -1;
-  TunDevice* owner = nullptr;  // null once the JS object has been destroyed
-  napi_async_cleanup_hook_handle hook = nullptr;
-  bool polling = false;  // handle initialised and not yet fully closed
-  bool closing = false;  // uv_close issued
-};
-
-void CloseFd(PollState* st) {
-  if (st->fd >= 0) {
-    close(st->fd);
-    st->fd = -1;
-  }
-}
-
-void OnPollClosed(uv_handle_t* h) {
-  PollState* st = static_cast<PollState*>(h->data);
-  // Unregisters the hook or, if it already ran, tells Node the cleanup is complete.
-  if (st->hook != nullptr) napi_remove_async_cleanup_hook(st->hook);
-  st->hook = nullptr;
-  st->polling = false;
-  st->closing = false;
-  if (st->owner == nullptr) delete st;
-}
-
-// Stops and closes the poll handle (idempotent); the state is released in OnPollClosed.
-void ClosePoll(PollState* st) {
-  if (!st->polling || st->closing) return;
-  uv_poll_stop(&st->poll);
-  st->closing = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&st->poll), OnPollClosed);
-}
-
-void AsyncCleanup(napi_async_cleanup_hook_handle, void* arg) {
-  PollState* st = static_cast<PollState*>(arg);
-  ClosePoll(st);
-  CloseFd(st);
-}
-
 class TunDevice : public Napi::ObjectWrap<TunDevice> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -135,8 +58,7 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   }
 
   explicit TunDevice(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<TunDevice>(info), env_(info.Env()), st_(new PollState) {
-    st_->owner = this;
+      : Napi::ObjectWrap<TunDevice>(info), env_(info.Env()), poll_(this) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsString()) {
       Napi::TypeError::New(env, "TunDevice(name: string, mtu: number)").ThrowAsJavaScriptException();
@@ -180,27 +102,23 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       ThrowErrno(env, "ioctl SIOCSIFMTU", err);
       return;
     }
-    st_->fd = fd;
+    poll_.SetFd(fd);
     info.This().As<Napi::Object>().Set("name", Napi::String::New(env, actual));
     info.This().As<Napi::Object>().Set("fd", Napi::Number::New(env, fd));
   }
 
   // Only reachable once polling has stopped (polling holds a reference), or at teardown.
-  ~TunDevice() override {
-    Shutdown(false);
-    st_->owner = nullptr;
-    if (!st_->polling) delete st_;  // else OnPollClosed frees it
-  }
+  ~TunDevice() override { Shutdown(false); }
 
  private:
   // start(slab, offsets, lengths, slotSize, headroom, maxLen, maxPackets, onRead): void
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (st_->fd < 0 || closed_) {
+    if (poll_.fd() < 0 || closed_) {
       Napi::Error::New(env, "TUN device is closed").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (started_) {
+    if (poll_.started()) {
       Napi::Error::New(env, "TUN device already started").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -213,53 +131,20 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     if (!GetBytes(env, info[0], napi_uint8_array, "slab", &data, &slabLen)) return env.Undefined();
     if (!GetBytes(env, info[1], napi_uint32_array, "offsets", &data, &offsetsLen)) return env.Undefined();
     if (!GetBytes(env, info[2], napi_uint32_array, "lengths", &data, &lengthsLen)) return env.Undefined();
-    uint32_t slotSize, headroom, maxLen, maxPackets;
-    if (!GetUint(env, info[3], "slotSize", UINT32_MAX, &slotSize)) return env.Undefined();
-    if (!GetUint(env, info[4], "headroom", UINT32_MAX, &headroom)) return env.Undefined();
-    if (!GetUint(env, info[5], "maxLen", UINT32_MAX, &maxLen)) return env.Undefined();
-    if (!GetUint(env, info[6], "maxPackets", UINT32_MAX, &maxPackets)) return env.Undefined();
+    SlotGeometry geo;
+    if (!GetSlotGeometry(env, info, 3, &geo)) return env.Undefined();
     if (!info[7].IsFunction()) {
       Napi::TypeError::New(env, "onRead must be a function").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (maxPackets == 0 || maxLen == 0 || static_cast<uint64_t>(headroom) + maxLen > slotSize ||
-        static_cast<uint64_t>(slotSize) * maxPackets > slabLen || offsetsLen < maxPackets ||
-        lengthsLen < maxPackets) {
+    if (geo.maxPackets == 0 || geo.maxLen == 0 || !SlotsFit(geo, slabLen, offsetsLen, lengthsLen)) {
       Napi::RangeError::New(env, "batch geometry does not fit the slab or arrays").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    slab_ = Napi::Persistent(info[0].As<Napi::Object>());
-    offsets_ = Napi::Persistent(info[1].As<Napi::Object>());
-    lengths_ = Napi::Persistent(info[2].As<Napi::Object>());
+    slots_.Hold(info, geo);
     onRead_ = Napi::Persistent(info[7].As<Napi::Function>());
-    slotSize_ = slotSize;
-    headroom_ = headroom;
-    maxLen_ = maxLen;
-    maxPackets_ = maxPackets;
-
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    int rc = uv_poll_init(loop, &st_->poll, st_->fd);
-    if (rc != 0) {  // not initialised: nothing to close
-      ThrowErrno(env, "uv_poll_init", -rc);
-      return env.Undefined();
-    }
-    started_ = true;
-    st_->poll.data = st_;
-    st_->polling = true;
-    napi_add_async_cleanup_hook(env, AsyncCleanup, st_, &st_->hook);
-    rc = uv_poll_start(&st_->poll, UV_READABLE, OnPoll);
-    if (rc != 0) {
-      ClosePoll(st_);
-      ThrowErrno(env, "uv_poll_start", -rc);
-      return env.Undefined();
-    }
     // While polling, the native side holds the JS object (and, through it, the slab).
-    Ref();
-    refHeld_ = true;
+    poll_.Start(env, OnPoll);
     return env.Undefined();
   }
 
@@ -290,20 +175,14 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     const uint32_t* offsets = static_cast<const uint32_t*>(offData);
     const uint32_t* lengths = static_cast<const uint32_t*>(lenData);
     double* result = static_cast<double*>(resData);
-    for (uint32_t i = 0; i < count; i++) {
-      if (static_cast<uint64_t>(offsets[i]) + lengths[i] > slabLen) {
-        Napi::RangeError::New(env, "packet " + std::to_string(i) + " extends beyond the slab")
-            .ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
-    }
+    if (!PacketsInSlab(env, offsets, lengths, 0, count, slabLen, "packet")) return env.Undefined();
     double packets = 0, bytes = 0;
-    if (st_->fd >= 0 && !closed_) {
+    if (poll_.fd() >= 0 && !closed_) {
       for (uint32_t i = 0; i < count; i++) {
         if (lengths[i] == 0) continue;
         ssize_t n;
         do {
-          n = write(st_->fd, slab + offsets[i], lengths[i]);
+          n = write(poll_.fd(), slab + offsets[i], lengths[i]);
         } while (n < 0 && errno == EINTR);
         // EAGAIN (queue full), EIO (link down), EINVAL (not an IP packet) and the like are
         // drops: the caller counts count - result[0].
@@ -322,31 +201,20 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
     Shutdown(true);
     // Drop the references that kept JS objects alive while reading.
     onRead_.Reset();
-    slab_.Reset();
-    offsets_.Reset();
-    lengths_.Reset();
+    slots_.Release();
     return info.Env().Undefined();
   }
 
-  // Stops polling. `unref` releases the reference start() took (not from a destructor).
-  void StopPoll(bool unref) {
-    ClosePoll(st_);
-    if (unref && refHeld_) {
-      refHeld_ = false;
-      Unref();
-    }
-  }
-
-  // Stops polling and closes the fd; safe to call any number of times.
+  // Stops polling and closes the fd; safe to call any number of times. `unref` releases
+  // the reference start() took (not from a destructor).
   void Shutdown(bool unref) {
     closed_ = true;
-    StopPoll(unref);
-    CloseFd(st_);
+    poll_.Shutdown(unref);
   }
 
   static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
-    PollState* st = static_cast<PollState*>(handle->data);
-    if (st->owner != nullptr && !st->closing) st->owner->OnReadable(status);
+    TunDevice* self = FdPoll<TunDevice>::OwnerOf(handle);
+    if (self != nullptr) self->OnReadable(status);
   }
 
   void OnReadable(int status) {
@@ -355,37 +223,21 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
       Gone(-status);
       return;
     }
-    void* data;
-    size_t len;
-    napi_typedarray_type type;
+    // Re-read the pointers each time: they are checked against the geometry given to start().
     uint8_t* slab;
     uint32_t* offsets;
     uint32_t* lengths;
-    // Re-read the pointers each time: they are checked against the geometry given to start().
-    if (napi_get_typedarray_info(env_, slab_.Value(), &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        static_cast<uint64_t>(slotSize_) * maxPackets_ > len || data == nullptr) {
+    if (!slots_.Fetch(env_, &slab, &offsets, &lengths)) {
       Gone(EFAULT);
       return;
     }
-    slab = static_cast<uint8_t*>(data);
-    if (napi_get_typedarray_info(env_, offsets_.Value(), &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        len < maxPackets_) {
-      Gone(EFAULT);
-      return;
-    }
-    offsets = static_cast<uint32_t*>(data);
-    if (napi_get_typedarray_info(env_, lengths_.Value(), &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        len < maxPackets_) {
-      Gone(EFAULT);
-      return;
-    }
-    lengths = static_cast<uint32_t*>(data);
 
     uint32_t count = 0;
     int fatal = 0;
-    while (count < maxPackets_) {
-      const uint32_t off = count * slotSize_ + headroom_;
-      ssize_t n = read(st_->fd, slab + off, maxLen_);
+    const SlotGeometry& geo = slots_.geo;
+    while (count < geo.maxPackets) {
+      const uint32_t off = count * geo.slotSize + geo.headroom;
+      ssize_t n = read(poll_.fd(), slab + off, geo.maxLen);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) fatal = errno;
@@ -403,34 +255,22 @@ class TunDevice : public Napi::ObjectWrap<TunDevice> {
   }
 
   void Gone(int err) {
-    StopPoll(true);
+    poll_.Stop(true);
     Deliver(-static_cast<double>(err));
   }
 
-  // Calls onRead(value) as a proper callback from the event loop (runs microtasks after),
-  // and turns an exception in it into an uncaught exception instead of losing it.
+  // onRead(value), called from the event loop with `this` as the global object.
   void Deliver(double value) {
     if (onRead_.IsEmpty()) return;
     Napi::Env env(env_);
-    napi_value global;
-    napi_get_global(env_, &global);
-    onRead_.MakeCallback(global, {Napi::Number::New(env, value)});
-    if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env_, e.Value());
-    }
+    CallFromLoop(env_, onRead_, env.Global(), {Napi::Number::New(env, value)});
   }
 
   napi_env env_;
-  PollState* st_;
+  FdPoll<TunDevice> poll_;
   bool closed_ = false;
-  bool started_ = false;
-  bool refHeld_ = false;
   Napi::FunctionReference onRead_;
-  Napi::ObjectReference slab_;
-  Napi::ObjectReference offsets_;
-  Napi::ObjectReference lengths_;
-  uint32_t slotSize_ = 0, headroom_ = 0, maxLen_ = 0, maxPackets_ = 0;
+  HeldSlots slots_;
 };
 
 }  // namespace

@@ -46,7 +46,12 @@
 #include <cstring>
 #include <string>
 
+#include "fd_poll.h"
+#include "napi_util.h"
+
 namespace {
+
+using namespace addon;  // the shared JS-boundary and fd-poll helpers
 
 constexpr uint32_t kAddrRecord = 24;
 // Datagrams per recvmmsg/sendmmsg call; larger batches are split into several calls.
@@ -57,41 +62,6 @@ constexpr int kRoundsPerWake = 8;
 constexpr int kSendWaitMs = 2;
 // Poll errors in a row without a datagram received before reading is given up.
 constexpr int kMaxErrorsInRow = 64;
-
-void ThrowErrno(Napi::Env env, const char* syscall, int err) {
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + std::strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  e.ThrowAsJavaScriptException();
-}
-
-bool GetBytes(Napi::Env env, Napi::Value v, napi_typedarray_type type, const char* what,
-              void** data, size_t* length) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    Napi::TypeError::New(env, std::string(what) + " has the wrong type").ThrowAsJavaScriptException();
-    return false;
-  }
-  napi_typedarray_type actual;
-  if (napi_get_typedarray_info(env, v, &actual, length, data, nullptr, nullptr) != napi_ok) {
-    Napi::TypeError::New(env, std::string(what) + " is not readable").ThrowAsJavaScriptException();
-    return false;
-  }
-  return true;
-}
-
-bool GetUint(Napi::Env env, Napi::Value v, const char* what, uint32_t max, uint32_t* out) {
-  if (!v.IsNumber()) {
-    Napi::TypeError::New(env, std::string(what) + " must be a number").ThrowAsJavaScriptException();
-    return false;
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d > max || d != static_cast<double>(static_cast<uint32_t>(d))) {
-    Napi::RangeError::New(env, std::string(what) + " is out of range").ThrowAsJavaScriptException();
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
-}
 
 // Writes a received address as a 24-byte record.
 void EncodeAddress(const sockaddr_storage& ss, uint8_t* rec) {
@@ -133,48 +103,6 @@ socklen_t DecodeAddress(const uint8_t* rec, int family, sockaddr_storage* ss) {
   return sizeof *sin6;
 }
 
-class UdpSocket;
-
-// The fd and the uv_poll handle live apart from the JS-owned object (see tun.cc): libuv
-// finishes closing a handle in a later callback, and a worker's teardown must wait for it.
-struct PollState {
-  uv_poll_t poll;
-  int fd = -1;
-  UdpSocket* owner = nullptr;  // null once the JS object has been destroyed
-  napi_async_cleanup_hook_handle hook = nullptr;
-  bool polling = false;
-  bool closing = false;
-};
-
-void CloseFd(PollState* st) {
-  if (st->fd >= 0) {
-    close(st->fd);
-    st->fd = -1;
-  }
-}
-
-void OnPollClosed(uv_handle_t* h) {
-  PollState* st = static_cast<PollState*>(h->data);
-  if (st->hook != nullptr) napi_remove_async_cleanup_hook(st->hook);
-  st->hook = nullptr;
-  st->polling = false;
-  st->closing = false;
-  if (st->owner == nullptr) delete st;
-}
-
-void ClosePoll(PollState* st) {
-  if (!st->polling || st->closing) return;
-  uv_poll_stop(&st->poll);
-  st->closing = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&st->poll), OnPollClosed);
-}
-
-void AsyncCleanup(napi_async_cleanup_hook_handle, void* arg) {
-  PollState* st = static_cast<PollState*>(arg);
-  ClosePoll(st);
-  CloseFd(st);
-}
-
 // Sets an int socket option, trying the privileged variant first (it ignores the
 // net.core.*mem_max caps), and returns what the kernel reports afterwards.
 int SetBuffer(int fd, int forceOpt, int opt, int bytes) {
@@ -201,8 +129,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   }
 
   explicit UdpSocket(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<UdpSocket>(info), env_(info.Env()), st_(new PollState) {
-    st_->owner = this;
+      : Napi::ObjectWrap<UdpSocket>(info), env_(info.Env()), poll_(this) {
     Napi::Env env = info.Env();
     uint32_t family = 0;
     if (info.Length() < 1 || !GetUint(env, info[0], "family", 6, &family)) {
@@ -228,18 +155,15 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       }
     }
     family_ = static_cast<int>(family);
-    st_->fd = fd;
+    poll_.SetFd(fd);
   }
 
-  ~UdpSocket() override {
-    Shutdown(false);
-    st_->owner = nullptr;
-    if (!st_->polling) delete st_;  // else OnPollClosed frees it
-  }
+  // Only reachable once polling has stopped (polling holds a reference), or at teardown.
+  ~UdpSocket() override { Shutdown(false); }
 
  private:
   bool CheckOpen(Napi::Env env) {
-    if (st_->fd < 0 || closed_) {
+    if (poll_.fd() < 0 || closed_) {
       ThrowErrno(env, "UDP socket is closed", EBADF);
       return false;
     }
@@ -270,12 +194,12 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       sin6->sin6_addr = in6addr_any;
       len = sizeof *sin6;
     }
-    if (bind(st_->fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    if (bind(poll_.fd(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
       ThrowErrno(env, "bind", errno);
       return env.Undefined();
     }
     len = sizeof ss;
-    if (getsockname(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    if (getsockname(poll_.fd(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
       ThrowErrno(env, "getsockname", errno);
       return env.Undefined();
     }
@@ -293,8 +217,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       return env.Undefined();
     }
     Napi::Array out = Napi::Array::New(env, 2);
-    out.Set(0u, Napi::Number::New(env, SetBuffer(st_->fd, SO_RCVBUFFORCE, SO_RCVBUF, static_cast<int>(bytes))));
-    out.Set(1u, Napi::Number::New(env, SetBuffer(st_->fd, SO_SNDBUFFORCE, SO_SNDBUF, static_cast<int>(bytes))));
+    out.Set(0u, Napi::Number::New(env, SetBuffer(poll_.fd(), SO_RCVBUFFORCE, SO_RCVBUF, static_cast<int>(bytes))));
+    out.Set(1u, Napi::Number::New(env, SetBuffer(poll_.fd(), SO_SNDBUFFORCE, SO_SNDBUF, static_cast<int>(bytes))));
     return out;
   }
 
@@ -306,7 +230,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       if (!env.IsExceptionPending()) Napi::TypeError::New(env, "setMark(mark)").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    int rc = setsockopt(st_->fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) == 0 ? 0 : errno;
+    int rc = setsockopt(poll_.fd(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) == 0 ? 0 : errno;
     return Napi::Number::New(env, rc);
   }
 
@@ -315,7 +239,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     if (!CheckOpen(env)) return env.Undefined();
     uint32_t mark = 0;
     socklen_t len = sizeof mark;
-    if (getsockopt(st_->fd, SOL_SOCKET, SO_MARK, &mark, &len) != 0) {
+    if (getsockopt(poll_.fd(), SOL_SOCKET, SO_MARK, &mark, &len) != 0) {
       ThrowErrno(env, "getsockopt SO_MARK", errno);
       return env.Undefined();
     }
@@ -326,7 +250,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
-    if (started_) {
+    if (poll_.started()) {
       Napi::Error::New(env, "UDP socket already started").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -340,53 +264,21 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     if (!GetBytes(env, info[1], napi_uint32_array, "offsets", &data, &offsetsLen)) return env.Undefined();
     if (!GetBytes(env, info[2], napi_uint32_array, "lengths", &data, &lengthsLen)) return env.Undefined();
     if (!GetBytes(env, info[3], napi_uint8_array, "addrs", &data, &addrsLen)) return env.Undefined();
-    uint32_t slotSize, headroom, maxLen, maxPackets;
-    if (!GetUint(env, info[4], "slotSize", UINT32_MAX, &slotSize)) return env.Undefined();
-    if (!GetUint(env, info[5], "headroom", UINT32_MAX, &headroom)) return env.Undefined();
-    if (!GetUint(env, info[6], "maxLen", UINT32_MAX, &maxLen)) return env.Undefined();
-    if (!GetUint(env, info[7], "maxPackets", UINT32_MAX, &maxPackets)) return env.Undefined();
+    SlotGeometry geo;
+    if (!GetSlotGeometry(env, info, 4, &geo)) return env.Undefined();
     if (!info[8].IsFunction()) {
       Napi::TypeError::New(env, "onRead must be a function").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (maxPackets == 0 || maxLen == 0 || static_cast<uint64_t>(headroom) + maxLen > slotSize ||
-        static_cast<uint64_t>(slotSize) * maxPackets > slabLen || offsetsLen < maxPackets ||
-        lengthsLen < maxPackets || static_cast<uint64_t>(addrsLen) < static_cast<uint64_t>(maxPackets) * kAddrRecord) {
+    if (geo.maxPackets == 0 || geo.maxLen == 0 || !SlotsFit(geo, slabLen, offsetsLen, lengthsLen) ||
+        static_cast<uint64_t>(addrsLen) < static_cast<uint64_t>(geo.maxPackets) * kAddrRecord) {
       Napi::RangeError::New(env, "batch geometry does not fit the slab or arrays").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    slab_ = Napi::Persistent(info[0].As<Napi::Object>());
-    offsets_ = Napi::Persistent(info[1].As<Napi::Object>());
-    lengths_ = Napi::Persistent(info[2].As<Napi::Object>());
+    slots_.Hold(info, geo);
     addrs_ = Napi::Persistent(info[3].As<Napi::Object>());
     onRead_ = Napi::Persistent(info[8].As<Napi::Function>());
-    slotSize_ = slotSize;
-    headroom_ = headroom;
-    maxLen_ = maxLen;
-    maxPackets_ = maxPackets;
-
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    int rc = uv_poll_init(loop, &st_->poll, st_->fd);
-    if (rc != 0) {
-      ThrowErrno(env, "uv_poll_init", -rc);
-      return env.Undefined();
-    }
-    started_ = true;
-    st_->poll.data = st_;
-    st_->polling = true;
-    napi_add_async_cleanup_hook(env, AsyncCleanup, st_, &st_->hook);
-    rc = uv_poll_start(&st_->poll, UV_READABLE, OnPoll);
-    if (rc != 0) {
-      ClosePoll(st_);
-      ThrowErrno(env, "uv_poll_start", -rc);
-      return env.Undefined();
-    }
-    Ref();
-    refHeld_ = true;
+    poll_.Start(env, OnPoll);
     return env.Undefined();
   }
 
@@ -417,13 +309,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     const uint32_t* lengths = static_cast<const uint32_t*>(lenData);
     const uint8_t* dests = static_cast<const uint8_t*>(destData);
     double* result = static_cast<double*>(resData);
-    for (uint32_t i = 0; i < count; i++) {
-      if (static_cast<uint64_t>(offsets[i]) + lengths[i] > slabLen) {
-        Napi::RangeError::New(env, "datagram " + std::to_string(i) + " extends beyond the slab")
-            .ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
-    }
+    if (!PacketsInSlab(env, offsets, lengths, 0, count, slabLen, "datagram")) return env.Undefined();
     double sent = 0, bytes = 0, mine = 0;
     mmsghdr msgs[kChunk];
     iovec iov[kChunk];
@@ -446,10 +332,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         msgs[n].msg_hdr.msg_iovlen = 1;
         n++;
       }
-      if (st_->fd < 0 || closed_) continue;  // counted as this family's, not sent
+      if (poll_.fd() < 0 || closed_) continue;  // counted as this family's, not sent
       uint32_t done = 0;
       while (done < n) {
-        int r = sendmmsg(st_->fd, msgs + done, n - done, MSG_NOSIGNAL);
+        int r = sendmmsg(poll_.fd(), msgs + done, n - done, MSG_NOSIGNAL);
         if (r > 0) {
           for (int k = 0; k < r; k++) {
             sent += 1;
@@ -465,7 +351,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
           // the batch is dropped rather than stalling the event loop.
           if (!waited) {
             waited = true;
-            pollfd p = {st_->fd, POLLOUT, 0};
+            pollfd p = {poll_.fd(), POLLOUT, 0};
             if (poll(&p, 1, kSendWaitMs) > 0) continue;
           }
           i = count;
@@ -486,54 +372,28 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown(true);
     onRead_.Reset();
-    slab_.Reset();
-    offsets_.Reset();
-    lengths_.Reset();
+    slots_.Release();
     addrs_.Reset();
     return info.Env().Undefined();
   }
 
-  void StopPoll(bool unref) {
-    ClosePoll(st_);
-    if (unref && refHeld_) {
-      refHeld_ = false;
-      Unref();
-    }
-  }
-
+  // Stops polling and closes the socket; safe to call any number of times. `unref` releases
+  // the reference start() took (not from a destructor).
   void Shutdown(bool unref) {
     closed_ = true;
-    StopPoll(unref);
-    CloseFd(st_);
+    poll_.Shutdown(unref);
   }
 
   static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
-    PollState* st = static_cast<PollState*>(handle->data);
-    if (st->owner != nullptr && !st->closing) st->owner->OnReadable(status);
+    UdpSocket* self = FdPoll<UdpSocket>::OwnerOf(handle);
+    if (self != nullptr) self->OnReadable(status);
   }
 
   // Returns false (after stopping) if the JS arrays no longer fit the geometry.
   bool Arrays(uint8_t** slab, uint32_t** offsets, uint32_t** lengths, uint8_t** addrs) {
-    void* data;
-    size_t len;
-    napi_typedarray_type type;
-    if (napi_get_typedarray_info(env_, slab_.Value(), &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        data == nullptr || static_cast<uint64_t>(slotSize_) * maxPackets_ > len)
-      return false;
-    *slab = static_cast<uint8_t*>(data);
-    if (napi_get_typedarray_info(env_, offsets_.Value(), &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        data == nullptr || len < maxPackets_)
-      return false;
-    *offsets = static_cast<uint32_t*>(data);
-    if (napi_get_typedarray_info(env_, lengths_.Value(), &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        data == nullptr || len < maxPackets_)
-      return false;
-    *lengths = static_cast<uint32_t*>(data);
-    if (napi_get_typedarray_info(env_, addrs_.Value(), &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        data == nullptr || static_cast<uint64_t>(maxPackets_) * kAddrRecord > len)
-      return false;
-    *addrs = static_cast<uint8_t*>(data);
-    return true;
+    if (!slots_.Fetch(env_, slab, offsets, lengths)) return false;
+    *addrs = HeldArrayData<uint8_t>(env_, addrs_, static_cast<uint64_t>(slots_.geo.maxPackets) * kAddrRecord);
+    return *addrs != nullptr;
   }
 
   void OnReadable(int status) {
@@ -563,22 +423,23 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // true when every slot was filled (more may be waiting).
   bool ReceiveBatch(uint8_t* slab, uint32_t* offsets, uint32_t* lengths, uint8_t* addrs,
                     uint32_t* keptOut, uint32_t* oversizeOut) {
+    const SlotGeometry& geo = slots_.geo;
     mmsghdr msgs[kChunk];
     iovec iov[kChunk];
     sockaddr_storage names[kChunk];
     uint32_t slot = 0, kept = 0, oversize = 0;
-    while (slot < maxPackets_) {
-      uint32_t n = maxPackets_ - slot < kChunk ? maxPackets_ - slot : kChunk;
+    while (slot < geo.maxPackets) {
+      uint32_t n = geo.maxPackets - slot < kChunk ? geo.maxPackets - slot : kChunk;
       for (uint32_t k = 0; k < n; k++) {
         std::memset(&msgs[k], 0, sizeof msgs[k]);
-        iov[k].iov_base = slab + static_cast<size_t>(slot + k) * slotSize_ + headroom_;
-        iov[k].iov_len = maxLen_;
+        iov[k].iov_base = slab + static_cast<size_t>(slot + k) * geo.slotSize + geo.headroom;
+        iov[k].iov_len = geo.maxLen;
         msgs[k].msg_hdr.msg_name = &names[k];
         msgs[k].msg_hdr.msg_namelen = sizeof names[k];
         msgs[k].msg_hdr.msg_iov = &iov[k];
         msgs[k].msg_hdr.msg_iovlen = 1;
       }
-      int r = recvmmsg(st_->fd, msgs, n, MSG_DONTWAIT, nullptr);
+      int r = recvmmsg(poll_.fd(), msgs, n, MSG_DONTWAIT, nullptr);
       if (r < 0) {
         if (errno == EINTR) continue;
         // EAGAIN: drained. Anything else (a pending ICMP error, say) is consumed by this
@@ -591,7 +452,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
           continue;
         }
         const uint32_t s = slot + static_cast<uint32_t>(k);
-        offsets[kept] = s * slotSize_ + headroom_;
+        offsets[kept] = s * geo.slotSize + geo.headroom;
         lengths[kept] = msgs[k].msg_len;
         EncodeAddress(names[k], addrs + static_cast<size_t>(kept) * kAddrRecord);
         kept++;
@@ -601,7 +462,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     }
     *keptOut = kept;
     *oversizeOut = oversize;
-    return slot == maxPackets_;
+    return slot == geo.maxPackets;
   }
 
   // libuv stops a poll handle and reports UV_EBADF when the fd shows POLLERR, which a UDP
@@ -609,10 +470,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // IP_RECVERR) is pending. That is no reason to stop receiving: clear the error, drain the
   // error queue and poll again. Gives up (false) if the socket is really unusable.
   bool Recover() {
-    if (closed_ || st_->fd < 0 || st_->closing || ++errorsInRow_ > kMaxErrorsInRow) return false;
+    if (closed_ || poll_.fd() < 0 || poll_.closing() || ++errorsInRow_ > kMaxErrorsInRow) return false;
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(st_->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return false;
+    if (getsockopt(poll_.fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return false;
     for (int k = 0; k < 64; k++) {
       char byte;
       iovec iov = {&byte, 1};
@@ -620,43 +481,31 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       std::memset(&msg, 0, sizeof msg);
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
-      if (recvmsg(st_->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+      if (recvmsg(poll_.fd(), &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
     }
-    return uv_poll_start(&st_->poll, UV_READABLE, OnPoll) == 0;
+    return poll_.Restart(OnPoll);
   }
 
   void Gone(int err) {
-    StopPoll(true);
+    poll_.Stop(true);
     Deliver(-static_cast<double>(err), 0);
   }
 
-  // Calls onRead as a proper callback from the event loop (microtasks run after); an
-  // exception in it becomes an uncaught exception instead of being lost.
+  // onRead(count, oversize), called from the event loop with `this` as the global object.
   void Deliver(double count, double oversize) {
     if (onRead_.IsEmpty()) return;
     Napi::Env env(env_);
-    napi_value global;
-    napi_get_global(env_, &global);
-    onRead_.MakeCallback(global, {Napi::Number::New(env, count), Napi::Number::New(env, oversize)});
-    if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env_, e.Value());
-    }
+    CallFromLoop(env_, onRead_, env.Global(), {Napi::Number::New(env, count), Napi::Number::New(env, oversize)});
   }
 
   napi_env env_;
-  PollState* st_;
+  FdPoll<UdpSocket> poll_;
   int family_ = 0;
   bool closed_ = false;
-  bool started_ = false;
-  bool refHeld_ = false;
   int errorsInRow_ = 0;  // poll errors since the last datagram received
   Napi::FunctionReference onRead_;
-  Napi::ObjectReference slab_;
-  Napi::ObjectReference offsets_;
-  Napi::ObjectReference lengths_;
-  Napi::ObjectReference addrs_;
-  uint32_t slotSize_ = 0, headroom_ = 0, maxLen_ = 0, maxPackets_ = 0;
+  HeldSlots slots_;
+  Napi::ObjectReference addrs_;  // one 24-byte address record per slot
 };
 
 }  // namespace
