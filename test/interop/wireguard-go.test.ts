@@ -403,16 +403,18 @@ test('ip link del makes it exit cleanly and remove its socket', { timeout: 30_00
   }),
 );
 
-test('SIGTERM makes it exit cleanly, removing interface and socket', { timeout: 30_000 }, () =>
-  h.withLogs(async () => {
-    const ifname = h.ifname('wgs');
-    const proc = await startWireguard(h, nsB, IMPL_B, ifname);
-    const status = await proc.stop('SIGTERM', 5_000);
-    assert.deepEqual(status, { code: 0, signal: null });
-    await assert.rejects(stat(uapiSocketPath(ifname)), 'UAPI socket left behind');
-    await assertInterfaceGone(nsB, ifname);
-  }),
-);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal} makes it exit cleanly, removing interface and socket`, { timeout: 30_000 }, () =>
+    h.withLogs(async () => {
+      const ifname = h.ifname(signal === 'SIGTERM' ? 'wgs' : 'wgi');
+      const proc = await startWireguard(h, nsB, IMPL_B, ifname);
+      const status = await proc.stop(signal, 5_000);
+      assert.deepEqual(status, { code: 0, signal: null });
+      await assert.rejects(stat(uapiSocketPath(ifname)), 'UAPI socket left behind');
+      await assertInterfaceGone(nsB, ifname);
+    }),
+  );
+}
 
 async function assertInterfaceGone(ns: Netns, ifname: string): Promise<void> {
   await waitFor(`${ifname} to disappear`, async () => (await ns.run('ip', ['link', 'show', ifname])).code !== 0, {
