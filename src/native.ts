@@ -91,29 +91,25 @@ export function loadNativeModule(): Record<string, unknown> {
   return loaded;
 }
 
-function isFunction(v: unknown): v is (...args: never[]) => unknown {
-  return typeof v === 'function';
+/**
+ * A facility's typed view of the addon, loaded on first use and checked once: every name in
+ * `members` must be exported (a stale build lacks newer facilities).
+ */
+export function nativeFacility<T>(members: readonly string[]): () => T {
+  let view: T | undefined;
+  return () => {
+    if (view === undefined) {
+      const m = loadNativeModule();
+      const missing = members.filter((name) => m[name] === undefined || m[name] === null);
+      if (missing.length > 0) throw new Error(`native addon lacks ${missing.join(', ')} (rebuild with \`npx cmake-js compile\`)`);
+      view = m as unknown as T;
+    }
+    return view;
+  };
 }
 
-let aead: NativeAead | undefined;
-let tun: NativeTun | undefined;
+/** The batch AEAD functions. */
+export const nativeAead = nativeFacility<NativeAead>(['sealBatch', 'openBatch']);
 
-/** The batch AEAD functions; checked once to be present. */
-export function nativeAead(): NativeAead {
-  if (aead === undefined) {
-    const m = loadNativeModule();
-    if (!isFunction(m.sealBatch) || !isFunction(m.openBatch)) throw new Error('native addon lacks sealBatch/openBatch');
-    aead = m as unknown as NativeAead;
-  }
-  return aead;
-}
-
-/** The TUN device class; checked once to be present. */
-export function nativeTun(): NativeTun {
-  if (tun === undefined) {
-    const m = loadNativeModule();
-    if (!isFunction(m.TunDevice)) throw new Error('native addon lacks TunDevice');
-    tun = m as unknown as NativeTun;
-  }
-  return tun;
-}
+/** The TUN device class. */
+export const nativeTun = nativeFacility<NativeTun>(['TunDevice']);

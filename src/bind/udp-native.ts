@@ -1,6 +1,6 @@
 // The typed view of native/udp.cc, narrowed from the addon the way src/native.ts does for
 // its facilities.
-import { loadNativeModule } from '../native.js';
+import { nativeFacility } from '../native.js';
 
 /**
  * Bytes per address record, received or to send to: [0] family (4 | 6, 0 unknown), [1] 0,
@@ -56,16 +56,5 @@ export interface NativeUdp {
   UdpSocket: new (family: 4 | 6) => NativeUdpSocket;
 }
 
-let udp: NativeUdp | undefined;
-
-/** The UDP socket class; checked once to be present. */
-export function nativeUdp(): NativeUdp {
-  if (udp === undefined) {
-    const m = loadNativeModule();
-    if (typeof m.UdpSocket !== 'function') {
-      throw new Error('native addon lacks UdpSocket (rebuild with `npx cmake-js compile`)');
-    }
-    udp = m as unknown as NativeUdp;
-  }
-  return udp;
-}
+/** The UDP socket class. */
+export const nativeUdp = nativeFacility<NativeUdp>(['UdpSocket']);

@@ -4,7 +4,7 @@
 // call (the data path), and the single-message form below serves the handshake, where
 // clarity beats speed and node:crypto is plenty.
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { nativeAead } from '../native.js';
+import { nativeAead, type NativeAead } from '../native.js';
 
 export const AEAD_KEY_LEN = 32;
 export const AEAD_TAG_LEN = 16;
@@ -86,35 +86,8 @@ export function aeadOpen(
 }
 
 /**
- * Seals packets 0..count-1 of a slab in place, appending each tag (the caller leaves 16
- * bytes of room behind every packet). Key i is keys[keyIndex[i]*32, +32]; nonce from
- * counters[i]. One native call for the whole batch; throws on out-of-bounds arguments.
+ * The batch forms, in place, one native call per batch (contract in src/native.ts): seal
+ * appends each packet's tag; open sets ok[i] = 1 for an authentic packet i, else 0.
  */
-export function sealBatch(
-  slab: Uint8Array,
-  count: number,
-  offsets: Uint32Array,
-  lengths: Uint32Array,
-  keys: Uint8Array,
-  keyIndex: Uint16Array,
-  counters: BigUint64Array,
-): void {
-  nativeAead().sealBatch(slab, count, offsets, lengths, keys, keyIndex, counters);
-}
-
-/**
- * Opens packets 0..count-1 in place (lengths include the tag): ok[i] = 1 if packet i is
- * authentic, else 0 (its bytes are then garbage). The plaintext is lengths[i] - 16 bytes.
- */
-export function openBatch(
-  slab: Uint8Array,
-  count: number,
-  offsets: Uint32Array,
-  lengths: Uint32Array,
-  keys: Uint8Array,
-  keyIndex: Uint16Array,
-  counters: BigUint64Array,
-  ok: Uint8Array,
-): void {
-  nativeAead().openBatch(slab, count, offsets, lengths, keys, keyIndex, counters, ok);
-}
+export const sealBatch: NativeAead['sealBatch'] = (...args) => nativeAead().sealBatch(...args);
+export const openBatch: NativeAead['openBatch'] = (...args) => nativeAead().openBatch(...args);

@@ -1,6 +1,6 @@
 // The typed view of native/memif.cc, narrowed from the addon the same way src/native.ts does
 // for its facilities (that file leaves other facilities' typings to their own wrappers).
-import { loadNativeModule } from '../native.js';
+import { nativeFacility } from '../native.js';
 
 /** Configuration as native/memif.cc reads it; every field but socketPath has a default. */
 export interface NativeMemifConfig {
@@ -97,16 +97,5 @@ export interface NativeMemif {
   memifTest: NativeMemifTestHelpers;
 }
 
-let memif: NativeMemif | undefined;
-
-/** The memif class and test helpers; checked once to be present. */
-export function nativeMemif(): NativeMemif {
-  if (memif === undefined) {
-    const m = loadNativeModule();
-    if (typeof m.MemifInterface !== 'function' || typeof m.memifTest !== 'object' || m.memifTest === null) {
-      throw new Error('native addon lacks MemifInterface (rebuild with `npx cmake-js compile`)');
-    }
-    memif = m as unknown as NativeMemif;
-  }
-  return memif;
-}
+/** The memif class and test helpers. */
+export const nativeMemif = nativeFacility<NativeMemif>(['MemifInterface', 'memifTest']);

@@ -20,6 +20,7 @@ import {
   MemifEvent,
   MemifLogLevel,
   nativeMemif,
+  type NativeMemifInfo,
   type NativeMemifInterface,
 } from './memif-native.js';
 
@@ -57,15 +58,8 @@ export interface MemifOptions {
   logger?: Logger;
 }
 
-export interface MemifConnection {
-  rxQueues: number;
-  txQueues: number;
-  log2RingSize: number;
-  /** Our buffer size when we are the slave; 0 for a master (the slave chooses). */
-  bufferSize: number;
-  remoteName: string;
-  remoteInterfaceName: string;
-}
+/** What the connected event reports: the negotiated queues, rings and buffer size, and the peer's names. */
+export type MemifConnection = Omit<NativeMemifInfo, 'connected'>;
 
 export interface MemifQueueCounters {
   rxPackets: number;
@@ -256,15 +250,8 @@ export class Memif extends EventEmitter<MemifEvents> {
   private onNative(kind: number, arg: number, text: string): void {
     switch (kind) {
       case MemifEvent.Connected: {
-        const info = this.dev.info();
-        this.conn = {
-          rxQueues: info.rxQueues,
-          txQueues: info.txQueues,
-          log2RingSize: info.log2RingSize,
-          bufferSize: info.bufferSize,
-          remoteName: info.remoteName,
-          remoteInterfaceName: info.remoteInterfaceName,
-        };
+        const { connected: _, ...conn } = this.dev.info();
+        this.conn = conn;
         this.emit('connected', this.conn);
         if (this.frameHandler !== undefined && this.polling && !this.closed) this.schedulePoll();
         break;

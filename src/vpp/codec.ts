@@ -333,24 +333,14 @@ function prepareStruct(fields: readonly FieldNode[], value: unknown, path: strin
 }
 
 function sizeOf(node: Node, r: Ready): number {
+  const fixed = fixedSize(node);
+  if (fixed !== null) return fixed;
   switch (node.kind) {
-    case 'int':
-      return INT_SIZE[node.type];
-    case 'bool':
-      return 1;
-    case 'f64':
-      return 8;
-    case 'fstring':
-    case 'fbytes':
-    case 'union':
-      return node.size;
     case 'vstring':
       return 4 + (r as { v: Uint8Array }).v.length;
     case 'vbytes':
       return (r as { v: Uint8Array }).v.length;
     case 'farray': {
-      const elem = fixedSize(node.elem);
-      if (elem !== null) return elem * node.size;
       const items = (r as { v: readonly Ready[] }).v;
       let total = 0;
       for (const it of items) total += sizeOf(node.elem, it);
@@ -368,6 +358,9 @@ function sizeOf(node: Node, r: Ready): number {
       node.fields.forEach((f, i) => (total += sizeOf(f.node, items[i])));
       return total;
     }
+    default:
+      // Every other kind has a fixed size, answered above.
+      throw new Error(`no size for ${node.kind}`);
   }
 }
 

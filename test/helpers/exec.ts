@@ -92,3 +92,8 @@ export async function waitFor<T>(
     await sleep(intervalMs);
   }
 }
+
+/** waitFor for an in-process condition, checked every 5 ms (unit tests' short waits). */
+export async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  await waitFor('the condition', cond, { timeoutMs, intervalMs: 5 });
+}

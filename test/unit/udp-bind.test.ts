@@ -9,6 +9,7 @@ import { UdpBind } from '../../src/bind/udp.js';
 import { ADDRESS_RECORD_SIZE, nativeUdp } from '../../src/bind/udp-native.js';
 import { PacketBatch } from '../../src/wireguard/batch.js';
 import type { Endpoint } from '../../src/wireguard/endpoint.js';
+import { until } from '../helpers/exec.js';
 
 interface Received {
   data: Buffer;
@@ -26,13 +27,6 @@ function collect(bind: UdpBind): { got: Received[]; batchSizes: number[] } {
   return { got, batchSizes };
 }
 
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function client(type: 'udp4' | 'udp6'): Promise<Socket> {
   const s = createSocket(type);

@@ -17,6 +17,7 @@ import {
 import { DEFAULT_VPP_API_DIR, resolveVppApiDir, resolveVppApiSocketPath } from '../../src/vpp/env.js';
 import { FrameDecoder, describeConnectError, encodeFrame } from '../../src/vpp/transport.js';
 import { FakeVpp, SHARED_VPP_API_DIR, type FakeVppOptions } from '../helpers/vpp-api-server.js';
+import { until } from '../helpers/exec.js';
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'vpp-client-'));
@@ -37,17 +38,6 @@ function connect(vpp: FakeVpp, extra: { requestTimeoutMs?: number } = {}): Promi
   return VppClient.connect({ socketPath: vpp.socketPath, registry: builtinRegistry(), ...extra });
 }
 
-function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) resolve();
-      else if (Date.now() - start > ms) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 test('frames survive any chunking of the stream; oversized frames are refused', () => {
   fc.assert(
@@ -126,7 +116,7 @@ test('requests are matched by context, dumps end with control_ping, events reach
     const events: number[] = [];
     client.onMessage('sw_interface_event', (ev) => events.push(ev['sw_if_index'] as number));
     vpp.broadcast('sw_interface_event', { pid: 1, sw_if_index: 42, flags: 2, deleted: false });
-    await waitFor(() => events.length === 1);
+    await until(() => events.length === 1);
     assert.deepStrictEqual(events, [42]);
     await client.close();
   });
@@ -160,7 +150,7 @@ test('time-outs name the message and the socket; late replies are counted and dr
     });
     const lateContext = vpp.received.filter((r) => r.name === 'show_version').at(-1)?.msg['context'] as number;
     vpp.broadcast('show_version_reply', { context: lateContext, retval: 0 });
-    await waitFor(() => client.stats.unsolicitedMessages === 1);
+    await until(() => client.stats.unsolicitedMessages === 1);
     vpp.unsilence('show_version');
     assert.equal((await client.request('show_version'))['program'], 'vpe');
     await client.close();
@@ -173,12 +163,12 @@ test('unknown ids, truncated and garbage messages never crash the client', async
     vpp.sendRaw(vpp.frame(Buffer.from([0x7f, 0xff, 1, 2, 3]))); // id not in the table
     vpp.sendRaw(vpp.frame(Buffer.from([0x01]))); // shorter than a message id
     vpp.sendRaw(vpp.frame(vpp.encode('sw_interface_event', { sw_if_index: 1 }).subarray(0, 5))); // truncated event
-    await waitFor(() => client.stats.unknownMessages === 1 && client.stats.malformedMessages === 2);
+    await until(() => client.stats.unknownMessages === 1 && client.stats.malformedMessages === 2);
 
     // A truncated reply fails its request at once instead of waiting for the time-out.
     vpp.silence('show_version');
     const pending = client.request('show_version');
-    await waitFor(() => vpp.received.some((r) => r.name === 'show_version'));
+    await until(() => vpp.received.some((r) => r.name === 'show_version'));
     const context = vpp.received.filter((r) => r.name === 'show_version').at(-1)?.msg['context'] as number;
     const full = vpp.encode('show_version_reply', { context, retval: 0, program: 'vpe' });
     vpp.sendRaw(vpp.frame(full.subarray(0, 40)));
@@ -200,7 +190,7 @@ test('an oversized frame drops the connection: pending requests fail, "disconnec
     header.writeUInt32BE(1 << 30, 8);
     vpp.sendRaw(header);
     await assert.rejects(pending, VppDisconnectedError);
-    await waitFor(() => disconnected !== null);
+    await until(() => disconnected !== null);
     await assert.rejects(client.request('show_version'), VppDisconnectedError);
   });
 });
@@ -212,10 +202,10 @@ test('VPP closing the connection rejects what is pending and emits "disconnected
     client.on('disconnected', (e: Error) => seen.push(e));
     vpp.silence('show_version');
     const pending = client.request('show_version');
-    await waitFor(() => vpp.received.some((r) => r.name === 'show_version'));
+    await until(() => vpp.received.some((r) => r.name === 'show_version'));
     await vpp.stopListening();
     await assert.rejects(pending, (err: Error) => err instanceof VppDisconnectedError && err.message.includes(vpp.socketPath));
-    await waitFor(() => seen.length === 1);
+    await until(() => seen.length === 1);
     await client.close(); // closing a dropped client is harmless
   });
 });
@@ -229,7 +219,7 @@ test('close() unregisters with sockclnt_delete (VPP answers 1) and is idempotent
     await client.close();
     assert.equal(vpp.log.at(-1), 'sockclnt_delete');
     assert.equal(vpp.received.at(-1)?.msg['index'], client.clientIndex);
-    await waitFor(() => vpp.connectionCount === 0);
+    await until(() => vpp.connectionCount === 0);
     assert.equal(disconnected, false);
   });
 });
@@ -238,7 +228,7 @@ test('keepalives from VPP are answered', async () => {
   await withVpp({}, async (vpp) => {
     const client = await connect(vpp);
     vpp.broadcast('memclnt_keepalive', { context: 77 });
-    await waitFor(() => vpp.log.includes('memclnt_keepalive_reply'));
+    await until(() => vpp.log.includes('memclnt_keepalive_reply'));
     assert.equal(vpp.received.find((r) => r.name === 'memclnt_keepalive_reply')?.msg['context'], 77);
     await client.close();
   });
@@ -363,6 +353,6 @@ test('a VPP whose sockclnt_create_reply layout we do not know is refused at conn
       VppClient.connect({ socketPath: vpp.socketPath, registry: builtinRegistry() }),
       (err: Error) => err instanceof VppMessageUnavailableError && /sockclnt_create_reply with CRC 0xabcdef01.*0x35166268/.test(err.message),
     );
-    await waitFor(() => vpp.connectionCount === 0);
+    await until(() => vpp.connectionCount === 0);
   });
 });

@@ -8,6 +8,7 @@ import { VppClient } from '../../src/vpp/client.js';
 import { builtinRegistry } from '../../src/vpp/api-loader.js';
 import { VppApiError, VppConnectError, VppError, VppMessageUnavailableError, VppTimeoutError } from '../../src/vpp/errors.js';
 import { FakeVpp, type FakeVppOptions } from '../helpers/vpp-api-server.js';
+import { until } from '../helpers/exec.js';
 
 const SECRET = 'hunter2-SECRET';
 const OUR_MAC = '02:00:00:aa:bb:cc';
@@ -54,6 +55,17 @@ async function rig(vppOpts: Partial<FakeVppOptions> = {}, over: Partial<VppLifec
   return { vpp, dir, lines, opts };
 }
 
+/** A started lifecycle whose memif VPP reports as up (so the l2fib entry is in place). */
+async function startLinkedUp(r: Rig): Promise<{ lc: VppLifecycle; sw: number }> {
+  const lc = new VppLifecycle(r.opts);
+  await lc.start();
+  const sw = lc.interfaceIndex as number;
+  const connected = once(lc, 'memif-connected');
+  r.vpp.setLinkUp(sw, true);
+  await connected;
+  return { lc, sw };
+}
+
 async function done(r: Rig): Promise<void> {
   await r.vpp.close();
   fs.rmSync(r.dir, { recursive: true, force: true });
@@ -71,17 +83,6 @@ function once<T>(lc: VppLifecycle, event: string, ms = 3000): Promise<T> {
   });
 }
 
-function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) resolve();
-      else if (Date.now() - start > ms) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 /** VPP holds nothing of ours: only its default socket and local0, no bridge domain, no l2fib. */
 function assertClean(vpp: FakeVpp): void {
@@ -143,12 +144,7 @@ test('start creates socket, memif, admin up, bridge; link up adds the l2fib entr
 
 test('teardown runs in reverse order and leaves nothing, also with the link up', async () => {
   const r = await rig();
-  const lc = new VppLifecycle(r.opts);
-  await lc.start();
-  const sw = lc.interfaceIndex as number;
-  const connected = once(lc, 'memif-connected');
-  r.vpp.setLinkUp(sw, true);
-  await connected;
+  const { lc } = await startLinkedUp(r);
   const before = r.vpp.log.length;
   await lc.stop();
   assert.deepStrictEqual(r.vpp.log.slice(before), [
@@ -358,18 +354,13 @@ test('stop() while VPP is down ends the reconnect loop', async () => {
   await r.vpp.listen();
   await new Promise((res) => setTimeout(res, 150));
   assert.equal(r.vpp.log.filter((n) => n === 'sockclnt_create').length, attempts, 'no attempt after stop()');
-  await waitFor(() => r.vpp.connectionCount === 0);
+  await until(() => r.vpp.connectionCount === 0);
   await done(r);
 });
 
 test('operator deletes the interface: interface-deleted, and stop() still removes the rest', async () => {
   const r = await rig();
-  const lc = new VppLifecycle(r.opts);
-  await lc.start();
-  const sw = lc.interfaceIndex as number;
-  const connected = once(lc, 'memif-connected');
-  r.vpp.setLinkUp(sw, true);
-  await connected;
+  const { lc, sw } = await startLinkedUp(r);
   const deleted = once<{ swIfIndex: number }>(lc, 'interface-deleted');
   r.vpp.operatorDeleteInterface(sw); // vppctl: delete interface memif memif3/3
   assert.deepStrictEqual(await deleted, { swIfIndex: sw });
@@ -383,12 +374,7 @@ test('operator deletes the interface: interface-deleted, and stop() still remove
 test('operator deletion in a bridge domain we do not own: our static l2fib entry is still removed', async () => {
   const r = await rig();
   r.vpp.state.bd(4242);
-  const lc = new VppLifecycle(r.opts);
-  await lc.start();
-  const sw = lc.interfaceIndex as number;
-  const connected = once(lc, 'memif-connected');
-  r.vpp.setLinkUp(sw, true);
-  await connected;
+  const { lc, sw } = await startLinkedUp(r);
   const deleted = once(lc, 'interface-deleted');
   r.vpp.operatorDeleteInterface(sw);
   await deleted;
@@ -431,7 +417,7 @@ test('memif create refused: VPP\'s error name, a hint, and nothing left behind',
     return true;
   });
   assertClean(r.vpp);
-  await waitFor(() => r.vpp.connectionCount === 0);
+  await until(() => r.vpp.connectionCount === 0);
   await done(r);
 });
 
